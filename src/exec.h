@@ -1,0 +1,91 @@
+/*
+ * exec.h - planning and running a graph in FP32.
+ *
+ * A plan binds a finalized graph to concrete input shapes (one batch size):
+ * it folds everything computable from constants (Shape chains, Constant
+ * nodes, weight reshapes) at plan time, runs each remaining node's prepare()
+ * to infer shapes and scratch sizes, and lays every activation into one arena
+ * with a liveness-based memory plan: a value's storage is reused once its last
+ * consumer has run.  Graph outputs (and values marked with plan_opts.keep)
+ * are never reused.
+ *
+ * A plan is single-threaded: one thread runs it at a time.  A runner holds one
+ * plan per worker thread and splits a large input along its leading (batch)
+ * dimension into chunks of `batch` samples, running chunks in parallel with
+ * single-threaded BLAS in each worker; with one thread it uses OpenBLAS'
+ * own threads instead.
+ *
+ * Hooks (for calibration and simulated quantization, analysis/): after a node
+ * has run, `after_node` may read or modify its outputs in place; `override`
+ * substitutes the tensor used for a value (e.g. a fake-quantized weight).
+ */
+#ifndef QLENS_EXEC_H
+#define QLENS_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "status.h"
+#include "tensor.h"
+
+struct plan;
+
+struct plan_hooks {
+	/* Called after node `node_index` ran; outputs writable in place.  A non-OK
+	 * return aborts the run with that status. */
+	enum status (*after_node)(void *user, const struct plan *p, int node_index,
+				  struct tensor *const *outputs, int n_outputs);
+	void *user;
+};
+
+struct plan_opts {
+	const bool *keep; /* optional, n_values flags: keep these values alive after the run */
+};
+
+/* in_shapes[i] is the concrete shape of g->inputs[i]. */
+enum status plan_new(const struct graph *g, const struct shape *in_shapes,
+		     const struct plan_opts *opts, struct plan **out, struct err *e);
+void plan_free(struct plan *p); /* accepts NULL */
+
+/* Run the whole graph.  inputs[i] feeds g->inputs[i] and must match the planned
+ * shape and dtype (float32 inputs; others as declared).  Outputs are then read
+ * with plan_value(). */
+enum status plan_run(struct plan *p, const struct tensor *inputs, const struct plan_hooks *hooks,
+		     struct err *e);
+
+/* The tensor of a value after planning/running: constants and folded values
+ * always; activations only while alive (graph outputs and kept values after a
+ * run).  Shape and dtype are always valid after plan_new.  NULL if out of range. */
+const struct tensor *plan_value(const struct plan *p, int value);
+/* True when the value was folded to a constant at plan time. */
+bool plan_value_is_const(const struct plan *p, int value);
+/* Bytes of the activation arena (the memory plan's peak). */
+size_t plan_arena_bytes(const struct plan *p);
+const struct graph *plan_graph(const struct plan *p);
+
+/* Per-node static costs for the planned shapes (batch included). */
+struct node_cost {
+	int64_t params; /* elements of constant inputs that are weights or biases */
+	int64_t macs;	/* multiply-accumulates */
+};
+void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c);
+
+/* --- runner: many samples, many threads ------------------------------- */
+struct runner;
+
+/* n_threads >= 1; batch >= 1 samples per chunk. */
+enum status runner_new(const struct graph *g, int n_threads, int batch, struct runner **out,
+		       struct err *e);
+void runner_free(struct runner *r);
+
+/* inputs[i] feeds g->inputs[i]; all inputs share the leading dimension N.
+ * outputs[j] (caller storage, n = g->n_outputs) receive owned tensors whose
+ * leading dimension is N. */
+enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
+		       struct err *e);
+
+/* Set the process-wide BLAS thread count (wraps openblas_set_num_threads). */
+void exec_set_blas_threads(int n);
+
+#endif

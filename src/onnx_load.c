@@ -1,0 +1,1 @@
+/* onnx_load.c - being written */

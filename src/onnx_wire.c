@@ -1,0 +1,1 @@
+/* onnx_wire.c - being written */

@@ -1,0 +1,53 @@
+/*
+ * status.h - error codes and error messages for every fallible function.
+ *
+ * Fallible functions return an `enum status` and take a `struct err *` as
+ * their last argument.  On failure they fill the err with a one-line message
+ * (no trailing newline, no "qlens:" prefix) and return the same code.
+ * Callers add context on the way up with err_prefix(): the final message
+ * reads like "model.onnx: node 'conv3' (Conv): weight has 3 dims, expected 4".
+ * `err` may be NULL: the code is still returned.
+ */
+#ifndef QLENS_STATUS_H
+#define QLENS_STATUS_H
+
+#include <stddef.h>
+
+#define STATUS_LIST(X)                                   \
+	X(OK, "ok")                                      \
+	X(ERR_IO, "I/O error")                           \
+	X(ERR_FORMAT, "malformed input")                 \
+	X(ERR_UNSUPPORTED, "unsupported")                \
+	X(ERR_NOMEM, "out of memory")                    \
+	X(ERR_LIMIT, "limit exceeded")                   \
+	X(ERR_SHAPE, "shape mismatch")                   \
+	X(ERR_INVALID, "invalid argument")               \
+	X(ERR_GRAPH, "invalid graph")                    \
+	X(ERR_CANCELLED, "cancelled")
+
+#define STATUS_ENUM_(name, text) name,
+enum status { STATUS_LIST(STATUS_ENUM_) STATUS_COUNT };
+#undef STATUS_ENUM_
+
+#define ERR_MSG_MAX 512
+
+struct err {
+	enum status code;
+	char msg[ERR_MSG_MAX];
+};
+
+/* Human-readable name of a status code; never NULL. */
+const char *status_str(enum status s);
+
+/* Set code and message (printf format); returns code.  e may be NULL. */
+enum status err_set(struct err *e, enum status code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Prepend printf-formatted context plus ": " to the message.  e may be NULL. */
+void err_prefix(struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Reset to OK with an empty message. */
+void err_clear(struct err *e);
+
+#endif
