@@ -1,1 +1,698 @@
-/* exec.c - being written */
+/*
+ * exec.c - plans (constant folding, shape inference, memory plan) and runners.
+ *
+ * Planning walks the nodes in topological order once.  A node whose inputs
+ * are all known at plan time is folded: prepared, run on the spot, and its
+ * outputs become plan-owned constants (this is how a torch export's
+ * Shape -> Gather -> Concat -> Reshape chain turns into a constant shape).
+ * Every other node becomes a step: its prepare() infers output shapes and
+ * scratch size from concrete input shapes.
+ *
+ * Memory plan: activations live in one arena.  Walking the steps in order,
+ * each output gets the lowest offset where it fits among the blocks alive at
+ * that moment (first fit), and a block is released after its last consumer
+ * has run.  Outputs are placed before the step's inputs are released, so an
+ * output never aliases an input.  Graph outputs and values the caller asked
+ * to keep are never released.
+ *
+ * The runner splits a large input along its leading dimension.  With more
+ * than one thread and more than one chunk, each worker thread owns its plans
+ * and pulls chunk indices from an atomic counter, with OpenBLAS limited to one
+ * thread: for the small models qlens targets, sample parallelism scales far
+ * better than splitting each small GEMM.  With one chunk or one thread, the
+ * caller's thread runs everything and OpenBLAS gets the threads.
+ */
+#include "exec.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 64
+
+struct step_rt {
+	struct step s;
+	int node_index;
+	int n_in, n_out;
+	const struct tensor **in; /* into plan->vt, NULL for omitted inputs */
+	struct tensor **out;
+};
+
+struct plan {
+	const struct graph *g;
+	struct tensor *vt;	/* per value: dtype, shape, data (when alive/constant) */
+	unsigned char *folded;	/* per value: folded to a plan-owned constant */
+	int64_t *offset;	/* per value: arena offset, -1 when none */
+	int n_steps;
+	struct step_rt *steps;
+	unsigned char *arena;
+	size_t arena_bytes;
+	void *scratch;
+	size_t scratch_bytes;
+};
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+const struct graph *plan_graph(const struct plan *p) { return p->g; }
+size_t plan_arena_bytes(const struct plan *p) { return p->arena_bytes; }
+
+const struct tensor *plan_value(const struct plan *p, int value)
+{
+	if (value < 0 || value >= p->g->n_values)
+		return NULL;
+	return &p->vt[value];
+}
+
+bool plan_value_is_const(const struct plan *p, int value)
+{
+	if (value < 0 || value >= p->g->n_values)
+		return false;
+	return p->g->values[value].kind == VAL_CONST || p->folded[value];
+}
+
+void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	if (p->vt)
+		for (int v = 0; v < p->g->n_values; v++)
+			if (p->folded && p->folded[v])
+				tensor_fini(&p->vt[v]);
+	for (int i = 0; i < p->n_steps; i++) {
+		free(p->steps[i].s.params);
+		free(p->steps[i].in);
+		free(p->steps[i].out);
+	}
+	free(p->steps);
+	free(p->vt);
+	free(p->folded);
+	free(p->offset);
+	free(p->arena);
+	free(p->scratch);
+	free(p);
+}
+
+static enum status node_fail(struct err *e, const struct node *n)
+{
+	err_prefix(e, "node '%s' (%s)", n->name, n->op_type);
+	return e ? e->code : ERR_INVALID;
+}
+
+/* Fold a node whose inputs are all constant: run it now. */
+static enum status fold_node(struct plan *p, const struct node *n, struct step *s,
+			     const struct tensor **in, struct tensor **out, struct err *e)
+{
+	const struct op_def *def = &op_defs[n->op];
+	enum status st = OK;
+	void *scratch = NULL;
+	for (int k = 0; k < n->n_outputs; k++) {
+		if (!out[k])
+			continue;
+		st = tensor_alloc(out[k], out[k]->dtype, &out[k]->shape, e);
+		if (st)
+			goto done;
+		p->folded[n->outputs[k]] = 1;
+	}
+	if (s->scratch_bytes) {
+		scratch = aligned_alloc(ARENA_ALIGN, round_up(s->scratch_bytes, ARENA_ALIGN));
+		if (!scratch) {
+			st = err_set(e, ERR_NOMEM, "out of memory for %zu bytes of scratch",
+				     s->scratch_bytes);
+			goto done;
+		}
+	}
+	st = def->run(s, in, n->n_inputs, out, n->n_outputs, scratch, e);
+done:
+	free(scratch);
+	free(s->params);
+	s->params = NULL;
+	return st;
+}
+
+/* First-fit placement among live blocks.  live[] holds value indices sorted by offset. */
+struct livelist {
+	int *v;
+	int n;
+};
+
+static int64_t place(struct plan *p, struct livelist *L, int value, size_t bytes)
+{
+	size_t need = round_up(bytes ? bytes : 1, ARENA_ALIGN);
+	size_t at = 0;
+	int pos = 0;
+	for (; pos < L->n; pos++) {
+		int o = L->v[pos];
+		size_t start = (size_t)p->offset[o];
+		if (start >= at + need)
+			break;
+		size_t end = start + round_up(p->vt[o].nbytes ? p->vt[o].nbytes : 1, ARENA_ALIGN);
+		if (end > at)
+			at = end;
+	}
+	memmove(&L->v[pos + 1], &L->v[pos], (size_t)(L->n - pos) * sizeof *L->v);
+	L->v[pos] = value;
+	L->n++;
+	p->offset[value] = (int64_t)at;
+	if (at + need > p->arena_bytes)
+		p->arena_bytes = at + need;
+	return (int64_t)at;
+}
+
+static void release(struct livelist *L, int value)
+{
+	for (int i = 0; i < L->n; i++)
+		if (L->v[i] == value) {
+			memmove(&L->v[i], &L->v[i + 1], (size_t)(L->n - i - 1) * sizeof *L->v);
+			L->n--;
+			return;
+		}
+}
+
+enum status plan_new(const struct graph *g, const struct shape *in_shapes,
+		     const struct plan_opts *opts, struct plan **out, struct err *e)
+{
+	enum status st = OK;
+	int nv = g->n_values;
+	int *last_use = NULL;
+	struct livelist live = { 0 };
+	struct plan *p = calloc(1, sizeof *p);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	p->g = g;
+	p->vt = calloc((size_t)nv + 1, sizeof *p->vt);
+	p->folded = calloc((size_t)nv + 1, 1);
+	p->offset = malloc(((size_t)nv + 1) * sizeof *p->offset);
+	p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
+	last_use = malloc(((size_t)nv + 1) * sizeof *last_use);
+	live.v = malloc(((size_t)nv + 1) * sizeof *live.v);
+	if (!p->vt || !p->folded || !p->offset || !p->steps || !last_use || !live.v) {
+		st = err_set(e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (int v = 0; v < nv; v++) {
+		const struct value *val = &g->values[v];
+		p->offset[v] = -1;
+		last_use[v] = -1;
+		p->vt[v].dtype = val->dtype;
+		if (val->kind == VAL_CONST) {
+			p->vt[v] = val->constant;
+			p->vt[v].owned = false;
+		}
+	}
+	for (int i = 0; i < g->n_inputs; i++) {
+		int v = g->inputs[i];
+		const struct value *val = &g->values[v];
+		const struct shape *s = &in_shapes[i];
+		int64_t numel;
+		size_t es = dtype_size(val->dtype != DT_UNDEFINED ? val->dtype : DT_FLOAT);
+		st = shape_numel_checked(s, es, &numel, e);
+		if (st) {
+			err_prefix(e, "input '%s'", val->name);
+			goto fail;
+		}
+		if (val->shape.rank >= 0) {
+			char b1[128], b2[128];
+			bool ok = val->shape.rank == s->rank;
+			for (int d = 0; ok && d < s->rank; d++)
+				ok = val->shape.dim[d] < 0 || val->shape.dim[d] == s->dim[d];
+			if (!ok) {
+				st = err_set(e, ERR_SHAPE, "input '%s' has shape %s, the model expects %s",
+					     val->name, shape_str(s, b1, sizeof b1),
+					     shape_str(&val->shape, b2, sizeof b2));
+				goto fail;
+			}
+		}
+		if (p->vt[v].dtype == DT_UNDEFINED)
+			p->vt[v].dtype = DT_FLOAT;
+		p->vt[v].shape = *s;
+		p->vt[v].nbytes = (size_t)numel * es;
+	}
+
+	/* pass 1: fold constants, prepare steps */
+	const struct tensor *inbuf[256];
+	struct tensor *outbuf[256];
+	for (int ni = 0; ni < g->n_nodes; ni++) {
+		const struct node *n = &g->nodes[ni];
+		const struct op_def *def = &op_defs[n->op];
+		if (n->n_inputs > 256 || n->n_outputs > 256) {
+			st = err_set(e, ERR_LIMIT, "node '%s' (%s): more than 256 inputs or outputs",
+				     n->name, n->op_type);
+			goto fail;
+		}
+		bool all_const = true;
+		for (int k = 0; k < n->n_inputs; k++) {
+			int v = n->inputs[k];
+			inbuf[k] = v >= 0 ? &p->vt[v] : NULL;
+			if (v >= 0 && !plan_value_is_const(p, v))
+				all_const = false;
+		}
+		for (int k = 0; k < n->n_outputs; k++) {
+			int v = n->outputs[k];
+			outbuf[k] = v >= 0 ? &p->vt[v] : NULL;
+			if (v >= 0)
+				p->vt[v] = (struct tensor){ .dtype = DT_UNDEFINED };
+		}
+		struct step s = { .node = n, .graph = g, .opset = g->opset };
+		st = def->prepare(&s, inbuf, n->n_inputs, outbuf, n->n_outputs, e);
+		if (st) {
+			free(s.params);
+			node_fail(e, n);
+			goto fail;
+		}
+		for (int k = 0; k < n->n_outputs; k++) {
+			if (!outbuf[k])
+				continue;
+			int64_t numel;
+			size_t es = dtype_size(outbuf[k]->dtype);
+			if (!es) {
+				free(s.params);
+				st = err_set(e, ERR_UNSUPPORTED, "output %d has unsupported type %s", k,
+					     dtype_name(outbuf[k]->dtype));
+				node_fail(e, n);
+				goto fail;
+			}
+			st = shape_numel_checked(&outbuf[k]->shape, es, &numel, e);
+			if (st) {
+				free(s.params);
+				err_prefix(e, "output '%s'", g->values[n->outputs[k]].name);
+				node_fail(e, n);
+				goto fail;
+			}
+			outbuf[k]->nbytes = (size_t)numel * es;
+			outbuf[k]->data = NULL;
+		}
+		if (all_const && n->n_inputs > 0) {
+			st = fold_node(p, n, &s, inbuf, outbuf, e);
+			if (st) {
+				node_fail(e, n);
+				goto fail;
+			}
+			continue;
+		}
+		struct step_rt *rt = &p->steps[p->n_steps++];
+		rt->s = s;
+		rt->node_index = ni;
+		rt->n_in = n->n_inputs;
+		rt->n_out = n->n_outputs;
+		rt->in = calloc((size_t)n->n_inputs + 1, sizeof *rt->in);
+		rt->out = calloc((size_t)n->n_outputs + 1, sizeof *rt->out);
+		if (!rt->in || !rt->out) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(rt->in, inbuf, (size_t)n->n_inputs * sizeof *rt->in);
+		memcpy(rt->out, outbuf, (size_t)n->n_outputs * sizeof *rt->out);
+		if (s.scratch_bytes > p->scratch_bytes)
+			p->scratch_bytes = s.scratch_bytes;
+	}
+	for (int i = 0; i < g->n_outputs; i++) {
+		int v = g->outputs[i];
+		if (g->values[v].kind == VAL_INPUT)
+			continue;
+		if (!plan_value_is_const(p, v) && p->vt[v].dtype == DT_UNDEFINED) {
+			st = err_set(e, ERR_GRAPH, "graph output '%s' is never computed",
+				     g->values[v].name);
+			goto fail;
+		}
+	}
+
+	/* pass 2: liveness and placement */
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		const struct node *n = &g->nodes[rt->node_index];
+		for (int k = 0; k < n->n_inputs; k++)
+			if (n->inputs[k] >= 0)
+				last_use[n->inputs[k]] = si;
+	}
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		const struct node *n = &g->nodes[rt->node_index];
+		for (int k = 0; k < n->n_outputs; k++) {
+			int v = n->outputs[k];
+			if (v < 0)
+				continue;
+			if (last_use[v] < si)
+				last_use[v] = si; /* unread output: dies right away */
+			place(p, &live, v, p->vt[v].nbytes);
+		}
+		for (int k = 0; k < n->n_inputs; k++) {
+			int v = n->inputs[k];
+			if (v < 0 || g->values[v].kind != VAL_INTERMEDIATE || p->folded[v])
+				continue;
+			bool keep = g->values[v].is_output || (opts && opts->keep && opts->keep[v]);
+			if (last_use[v] == si && !keep) {
+				release(&live, v);
+				last_use[v] = -2; /* released (a node may list an input twice) */
+			}
+		}
+		for (int k = 0; k < n->n_outputs; k++) {
+			int v = n->outputs[k];
+			if (v < 0)
+				continue;
+			bool keep = g->values[v].is_output || (opts && opts->keep && opts->keep[v]);
+			if (last_use[v] == si && !keep)
+				release(&live, v);
+		}
+	}
+	p->arena = aligned_alloc(ARENA_ALIGN, round_up(p->arena_bytes ? p->arena_bytes : 1, ARENA_ALIGN));
+	if (p->scratch_bytes)
+		p->scratch = aligned_alloc(ARENA_ALIGN, round_up(p->scratch_bytes, ARENA_ALIGN));
+	if (!p->arena || (p->scratch_bytes && !p->scratch)) {
+		st = err_set(e, ERR_NOMEM, "out of memory for a %zu-byte activation arena",
+			     p->arena_bytes);
+		goto fail;
+	}
+	for (int v = 0; v < nv; v++)
+		if (p->offset[v] >= 0)
+			p->vt[v].data = p->arena + p->offset[v];
+	free(last_use);
+	free(live.v);
+	*out = p;
+	return OK;
+fail:
+	free(last_use);
+	free(live.v);
+	plan_free(p);
+	return st;
+}
+
+enum status plan_run(struct plan *p, const struct tensor *inputs, const struct plan_hooks *hooks,
+		     struct err *e)
+{
+	const struct graph *g = p->g;
+	for (int i = 0; i < g->n_inputs; i++) {
+		int v = g->inputs[i];
+		struct tensor *t = &p->vt[v];
+		if (inputs[i].dtype != t->dtype || !shape_equal(&inputs[i].shape, &t->shape)) {
+			char b1[128], b2[128];
+			return err_set(e, ERR_SHAPE, "input '%s': got %s %s, planned for %s %s",
+				       g->values[v].name, dtype_name(inputs[i].dtype),
+				       shape_str(&inputs[i].shape, b1, sizeof b1), dtype_name(t->dtype),
+				       shape_str(&t->shape, b2, sizeof b2));
+		}
+		t->data = inputs[i].data;
+	}
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		const struct node *n = &g->nodes[rt->node_index];
+		enum status st = op_defs[n->op].run(&rt->s, rt->in, rt->n_in, rt->out, rt->n_out,
+						    p->scratch, e);
+		if (st)
+			return node_fail(e, n);
+		if (hooks && hooks->after_node) {
+			st = hooks->after_node(hooks->user, p, rt->node_index, rt->out, rt->n_out);
+			if (st)
+				return st;
+		}
+	}
+	return OK;
+}
+
+void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c)
+{
+	const struct graph *g = p->g;
+	const struct node *n = &g->nodes[node_index];
+	c->params = 0;
+	c->macs = 0;
+	for (int k = 0; k < n->n_inputs; k++) {
+		int v = n->inputs[k];
+		if (v < 0 || g->values[v].kind != VAL_CONST)
+			continue;
+		enum dtype t = p->vt[v].dtype;
+		if (t == DT_FLOAT || t == DT_FLOAT16 || t == DT_BFLOAT16 || t == DT_DOUBLE)
+			c->params += tensor_numel(&p->vt[v]);
+	}
+	const struct tensor *x = n->n_inputs > 0 && n->inputs[0] >= 0 ? &p->vt[n->inputs[0]] : NULL;
+	const struct tensor *w = n->n_inputs > 1 && n->inputs[1] >= 0 ? &p->vt[n->inputs[1]] : NULL;
+	const struct tensor *y = n->n_outputs > 0 && n->outputs[0] >= 0 ? &p->vt[n->outputs[0]] : NULL;
+	if (!x || !w || !y)
+		return;
+	/* by name, so the cost model does not depend on which kernel rows exist */
+	const char *op = n->op_type;
+	if (strcmp(op, "Conv") == 0) {
+		/* each output element: C/group * prod(kernel) MACs */
+		int64_t k = 1;
+		for (int d = 1; d < w->shape.rank; d++)
+			k *= w->shape.dim[d];
+		c->macs = tensor_numel(y) * k;
+	} else if (strcmp(op, "ConvTranspose") == 0) {
+		/* each input element scatters into M/group * prod(kernel) outputs */
+		int64_t k = 1;
+		for (int d = 1; d < w->shape.rank; d++)
+			k *= w->shape.dim[d];
+		c->macs = tensor_numel(x) * k;
+	} else if (strcmp(op, "Gemm") == 0 || strcmp(op, "MatMul") == 0) {
+		/* reduction length K: last dim of A (or first when Gemm transA) */
+		int64_t kdim = x->shape.rank ? x->shape.dim[x->shape.rank - 1] : 1;
+		if (op[0] == 'G') {
+			int64_t ta = 0;
+			node_attr_int(n, "transA", 0, &ta, NULL);
+			if (ta && x->shape.rank == 2)
+				kdim = x->shape.dim[0];
+		}
+		c->macs = tensor_numel(y) * kdim;
+	}
+}
+
+/* ---- runner -------------------------------------------------------------- */
+
+void exec_set_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+#define RUNNER_MAX_THREADS 64
+
+struct worker_plans {
+	struct plan *full;  /* chunk of `batch` rows */
+	struct plan *tail;  /* the last, shorter chunk */
+	int64_t tail_rows;
+};
+
+struct runner {
+	const struct graph *g;
+	int n_threads, batch;
+	struct worker_plans w[RUNNER_MAX_THREADS];
+};
+
+enum status runner_new(const struct graph *g, int n_threads, int batch, struct runner **out,
+		       struct err *e)
+{
+	if (n_threads < 1 || n_threads > RUNNER_MAX_THREADS)
+		return err_set(e, ERR_INVALID, "thread count %d is outside 1..%d", n_threads,
+			       RUNNER_MAX_THREADS);
+	if (batch < 1)
+		return err_set(e, ERR_INVALID, "batch size %d must be at least 1", batch);
+	struct runner *r = calloc(1, sizeof *r);
+	if (!r)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	r->g = g;
+	r->n_threads = n_threads;
+	r->batch = batch;
+	*out = r;
+	return OK;
+}
+
+void runner_free(struct runner *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < RUNNER_MAX_THREADS; i++) {
+		plan_free(r->w[i].full);
+		plan_free(r->w[i].tail);
+	}
+	free(r);
+}
+
+struct run_job {
+	struct runner *r;
+	const struct tensor *inputs;
+	struct tensor *outputs;
+	int64_t n_rows, n_chunks;
+	atomic_long next;
+	atomic_int failed;
+	pthread_mutex_t err_lock;
+	struct err err;
+};
+
+/* Plan for `rows` rows on worker wi, cached. */
+static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct plan **out,
+			       struct err *e)
+{
+	struct runner *r = j->r;
+	struct worker_plans *wp = &r->w[wi];
+	struct plan **slot = rows == r->batch ? &wp->full : &wp->tail;
+	if (*slot && (rows == r->batch || wp->tail_rows == rows)) {
+		*out = *slot;
+		return OK;
+	}
+	plan_free(*slot);
+	*slot = NULL;
+	const struct graph *g = r->g;
+	struct shape shapes[64];
+	if (g->n_inputs > 64)
+		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
+	for (int i = 0; i < g->n_inputs; i++) {
+		shapes[i] = j->inputs[i].shape;
+		shapes[i].dim[0] = rows;
+	}
+	enum status st = plan_new(g, shapes, NULL, slot, e);
+	if (st)
+		return st;
+	if (rows != r->batch)
+		wp->tail_rows = rows;
+	*out = *slot;
+	return OK;
+}
+
+static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct err *e)
+{
+	struct runner *r = j->r;
+	const struct graph *g = r->g;
+	int64_t row0 = chunk * r->batch;
+	int64_t rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
+	struct plan *p;
+	enum status st = worker_plan(j, wi, rows, &p, e);
+	if (st)
+		return st;
+	struct tensor in[64];
+	for (int i = 0; i < g->n_inputs; i++) {
+		const struct tensor *t = &j->inputs[i];
+		size_t row_bytes = t->nbytes / (size_t)t->shape.dim[0];
+		in[i] = *t;
+		in[i].shape.dim[0] = rows;
+		in[i].data = (char *)t->data + (size_t)row0 * row_bytes;
+		in[i].nbytes = (size_t)rows * row_bytes;
+		in[i].owned = false;
+	}
+	st = plan_run(p, in, NULL, e);
+	if (st)
+		return st;
+	for (int k = 0; k < g->n_outputs; k++) {
+		const struct tensor *y = plan_value(p, g->outputs[k]);
+		struct tensor *o = &j->outputs[k];
+		if (j->n_chunks == 1) {
+			memcpy(o->data, y->data, y->nbytes);
+			continue;
+		}
+		size_t row_bytes = o->nbytes / (size_t)o->shape.dim[0];
+		memcpy((char *)o->data + (size_t)row0 * row_bytes, y->data, (size_t)rows * row_bytes);
+	}
+	return OK;
+}
+
+static void *worker_main(void *arg)
+{
+	struct run_job *j = ((void **)arg)[0];
+	int wi = (int)(intptr_t)((void **)arg)[1];
+	struct err e = { 0 };
+	for (;;) {
+		if (atomic_load(&j->failed))
+			break;
+		long c = atomic_fetch_add(&j->next, 1);
+		if (c >= j->n_chunks)
+			break;
+		if (run_chunk(j, wi, c, &e)) {
+			pthread_mutex_lock(&j->err_lock);
+			if (!atomic_load(&j->failed))
+				j->err = e;
+			atomic_store(&j->failed, 1);
+			pthread_mutex_unlock(&j->err_lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
+		       struct err *e)
+{
+	const struct graph *g = r->g;
+	enum status st;
+	if (g->n_inputs < 1)
+		return err_set(e, ERR_INVALID, "the model has no inputs");
+	if (g->n_inputs > 64)
+		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
+	int64_t n_rows = inputs[0].shape.rank > 0 ? inputs[0].shape.dim[0] : -1;
+	for (int i = 0; i < g->n_inputs; i++) {
+		if (inputs[i].shape.rank < 1 || inputs[i].shape.dim[0] != n_rows)
+			return err_set(e, ERR_SHAPE,
+				       "input '%s': every input needs the same leading (batch) dimension",
+				       g->values[g->inputs[i]].name);
+	}
+	if (n_rows < 1)
+		return err_set(e, ERR_SHAPE, "the inputs hold no samples");
+	struct run_job j = { .r = r, .inputs = inputs, .outputs = outputs, .n_rows = n_rows };
+	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
+	atomic_init(&j.next, 0);
+	atomic_init(&j.failed, 0);
+	pthread_mutex_init(&j.err_lock, NULL);
+	for (int k = 0; k < g->n_outputs; k++)
+		outputs[k] = (struct tensor){ 0 };
+
+	/* plan the first chunk on worker 0 to learn the output shapes */
+	struct plan *p0;
+	int64_t rows0 = n_rows < r->batch ? n_rows : r->batch;
+	st = worker_plan(&j, 0, rows0, &p0, e);
+	if (st)
+		goto done;
+	for (int k = 0; k < g->n_outputs; k++) {
+		const struct tensor *y = plan_value(p0, g->outputs[k]);
+		struct shape s = y->shape;
+		if (j.n_chunks > 1) {
+			if (s.rank < 1 || s.dim[0] != rows0) {
+				st = err_set(e, ERR_SHAPE,
+					     "output '%s' does not have the batch as its leading dimension;"
+					     " run it with the whole input as one batch",
+					     g->values[g->outputs[k]].name);
+				goto done;
+			}
+			s.dim[0] = n_rows;
+		}
+		st = tensor_alloc(&outputs[k], y->dtype, &s, e);
+		if (st)
+			goto done;
+	}
+	/* constant outputs are not recomputed per chunk: copy them once */
+	int n_workers = r->n_threads;
+	if (j.n_chunks < n_workers)
+		n_workers = (int)j.n_chunks;
+	if (n_workers <= 1) {
+		exec_set_blas_threads(r->n_threads);
+		for (int64_t c = 0; c < j.n_chunks; c++) {
+			st = run_chunk(&j, 0, c, e);
+			if (st)
+				goto done;
+		}
+	} else {
+		exec_set_blas_threads(1);
+		pthread_t tids[RUNNER_MAX_THREADS];
+		void *args[RUNNER_MAX_THREADS][2];
+		int started = 0;
+		for (int t = 1; t < n_workers; t++) {
+			args[t][0] = &j;
+			args[t][1] = (void *)(intptr_t)t;
+			if (pthread_create(&tids[t], NULL, worker_main, args[t]) != 0)
+				break;
+			started++;
+		}
+		args[0][0] = &j;
+		args[0][1] = (void *)(intptr_t)0;
+		worker_main(args[0]);
+		for (int t = 1; t <= started; t++)
+			pthread_join(tids[t], NULL);
+		exec_set_blas_threads(r->n_threads);
+		if (atomic_load(&j.failed)) {
+			if (e)
+				*e = j.err;
+			st = j.err.code ? j.err.code : ERR_INVALID;
+			goto done;
+		}
+	}
+done:
+	pthread_mutex_destroy(&j.err_lock);
+	if (st)
+		for (int k = 0; k < g->n_outputs; k++)
+			tensor_fini(&outputs[k]);
+	return st;
+}

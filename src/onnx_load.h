@@ -31,4 +31,9 @@ enum status onnx_load_file(const char *path, struct graph **out, struct err *e);
 enum status onnx_load_buffer(const void *buf, size_t len, const char *label,
 			     const char *base_dir, struct graph **out, struct err *e);
 
+/* Read one serialized TensorProto (the input_K.pb / output_K.pb files of ONNX's
+ * node tests) into an owned tensor of its own element type.  Only this module
+ * sees protobuf types, so test-data reading lives here too (onnx_tensor.c). */
+enum status onnx_load_tensor_file(const char *path, struct tensor *out, struct err *e);
+
 #endif
