@@ -395,11 +395,20 @@ enum status plan_run(struct plan *p, const struct tensor *inputs, const struct p
 		}
 		t->data = inputs[i].data;
 	}
+	const struct tensor *subst[256];
 	for (int si = 0; si < p->n_steps; si++) {
 		struct step_rt *rt = &p->steps[si];
 		const struct node *n = &g->nodes[rt->node_index];
-		enum status st = op_defs[n->op].run(&rt->s, rt->in, rt->n_in, rt->out, rt->n_out,
-						    p->scratch, e);
+		const struct tensor *const *in = rt->in;
+		enum status st;
+		if (hooks && hooks->before_node) {
+			memcpy(subst, rt->in, (size_t)rt->n_in * sizeof *subst);
+			st = hooks->before_node(hooks->user, p, rt->node_index, subst, rt->n_in);
+			if (st)
+				return st;
+			in = subst;
+		}
+		st = op_defs[n->op].run(&rt->s, in, rt->n_in, rt->out, rt->n_out, p->scratch, e);
 		if (st)
 			return node_fail(e, n);
 		if (hooks && hooks->after_node) {
@@ -419,7 +428,7 @@ void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c)
 	c->macs = 0;
 	for (int k = 0; k < n->n_inputs; k++) {
 		int v = n->inputs[k];
-		if (v < 0 || g->values[v].kind != VAL_CONST)
+		if (v < 0 || !plan_value_is_const(p, v))
 			continue;
 		enum dtype t = p->vt[v].dtype;
 		if (t == DT_FLOAT || t == DT_FLOAT16 || t == DT_BFLOAT16 || t == DT_DOUBLE)
@@ -506,6 +515,7 @@ void runner_free(struct runner *r)
 
 struct run_job {
 	struct runner *r;
+	const struct plan_hooks *hooks; /* per worker, or NULL */
 	const struct tensor *inputs;
 	struct tensor *outputs;
 	int64_t n_rows, n_chunks;
@@ -565,7 +575,7 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 		in[i].nbytes = (size_t)rows * row_bytes;
 		in[i].owned = false;
 	}
-	st = plan_run(p, in, NULL, e);
+	st = plan_run(p, in, j->hooks ? &j->hooks[wi] : NULL, e);
 	if (st)
 		return st;
 	for (int k = 0; k < g->n_outputs; k++) {
@@ -604,8 +614,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+int runner_threads(const struct runner *r) { return r->n_threads; }
+
 enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
 		       struct err *e)
+{
+	return runner_run_hooked(r, inputs, outputs, NULL, e);
+}
+
+enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
+			      struct tensor *outputs, const struct plan_hooks *hooks,
+			      struct err *e)
 {
 	const struct graph *g = r->g;
 	enum status st;
@@ -622,7 +641,8 @@ enum status runner_run(struct runner *r, const struct tensor *inputs, struct ten
 	}
 	if (n_rows < 1)
 		return err_set(e, ERR_SHAPE, "the inputs hold no samples");
-	struct run_job j = { .r = r, .inputs = inputs, .outputs = outputs, .n_rows = n_rows };
+	struct run_job j = { .r = r, .hooks = hooks, .inputs = inputs, .outputs = outputs,
+			     .n_rows = n_rows };
 	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);

@@ -32,6 +32,12 @@
 struct plan;
 
 struct plan_hooks {
+	/* Called before node `node_index` runs.  `use` starts as a copy of the
+	 * node's inputs; the hook may point entries at substitutes it owns (a
+	 * fake-quantized weight, a quantized copy of an activation) of the same
+	 * dtype and shape.  A non-OK return aborts the run. */
+	enum status (*before_node)(void *user, const struct plan *p, int node_index,
+				   const struct tensor **use, int n_inputs);
 	/* Called after node `node_index` ran; outputs writable in place.  A non-OK
 	 * return aborts the run with that status. */
 	enum status (*after_node)(void *user, const struct plan *p, int node_index,
@@ -74,7 +80,8 @@ void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c);
 /* --- runner: many samples, many threads ------------------------------- */
 struct runner;
 
-/* n_threads >= 1; batch >= 1 samples per chunk. */
+/* n_threads >= 1; batch >= 1 samples per chunk.  Worker w (0 <= w < n_threads)
+ * always runs on its own plans, so per-worker hook state needs no locking. */
 enum status runner_new(const struct graph *g, int n_threads, int batch, struct runner **out,
 		       struct err *e);
 void runner_free(struct runner *r);
@@ -84,6 +91,11 @@ void runner_free(struct runner *r);
  * leading dimension is N. */
 enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
 		       struct err *e);
+/* Same, with hooks[w] used by worker w (an array of n_threads entries). */
+enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
+			      struct tensor *outputs, const struct plan_hooks *hooks,
+			      struct err *e);
+int runner_threads(const struct runner *r);
 
 /* Set the process-wide BLAS thread count (wraps openblas_set_num_threads). */
 void exec_set_blas_threads(int n);

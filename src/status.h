@@ -25,6 +25,10 @@
 	X(ERR_GRAPH, "invalid graph")                    \
 	X(ERR_CANCELLED, "cancelled")
 
+/* curses.h defines OK as (0); ours is 0 as well, so either spelling means the same */
+#ifdef OK
+#undef OK
+#endif
 #define STATUS_ENUM_(name, text) name,
 enum status { STATUS_LIST(STATUS_ENUM_) STATUS_COUNT };
 #undef STATUS_ENUM_

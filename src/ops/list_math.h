@@ -1,4 +1,65 @@
 /* Operator rows: elementwise arithmetic, activations, comparisons, reductions, Cast.
  * X(ENUM, "OnnxName", prefix, min_opset, qkind) - see op.h. */
 #define OP_LIST_MATH(X) \
-	X(RELU, "Relu", relu, 1, QK_NONE)
+	X(RELU, "Relu", relu, 1, QK_NONE) \
+	X(ADD, "Add", add, 1, QK_ACT) \
+	X(SUB, "Sub", sub, 1, QK_NONE) \
+	X(MUL, "Mul", mul, 1, QK_ACT) \
+	X(DIV, "Div", div, 1, QK_NONE) \
+	X(POW, "Pow", pow, 1, QK_NONE) \
+	X(MOD, "Mod", mod, 10, QK_NONE) \
+	X(PRELU, "PRelu", prelu, 1, QK_NONE) \
+	X(SUM, "Sum", sum, 1, QK_NONE) \
+	X(MEAN, "Mean", mean, 1, QK_NONE) \
+	X(MAX, "Max", max, 1, QK_NONE) \
+	X(MIN, "Min", min, 1, QK_NONE) \
+	X(EQUAL, "Equal", equal, 1, QK_NONE) \
+	X(GREATER, "Greater", greater, 1, QK_NONE) \
+	X(LESS, "Less", less, 1, QK_NONE) \
+	X(GREATER_OR_EQUAL, "GreaterOrEqual", greaterorequal, 12, QK_NONE) \
+	X(LESS_OR_EQUAL, "LessOrEqual", lessorequal, 12, QK_NONE) \
+	X(AND, "And", and, 1, QK_NONE) \
+	X(OR, "Or", or, 1, QK_NONE) \
+	X(XOR, "Xor", xor, 1, QK_NONE) \
+	X(NOT, "Not", not, 1, QK_NONE) \
+	X(WHERE, "Where", where, 9, QK_NONE) \
+	X(LEAKY_RELU, "LeakyRelu", leakyrelu, 1, QK_NONE) \
+	X(SQRT, "Sqrt", sqrt, 1, QK_NONE) \
+	X(EXP, "Exp", exp, 1, QK_NONE) \
+	X(LOG, "Log", log, 1, QK_NONE) \
+	X(ERF, "Erf", erf, 9, QK_NONE) \
+	X(NEG, "Neg", neg, 1, QK_NONE) \
+	X(RECIPROCAL, "Reciprocal", reciprocal, 1, QK_NONE) \
+	X(ABS, "Abs", abs, 1, QK_NONE) \
+	X(FLOOR, "Floor", floor, 1, QK_NONE) \
+	X(CEIL, "Ceil", ceil, 1, QK_NONE) \
+	X(ROUND, "Round", round, 11, QK_NONE) \
+	X(SIGN, "Sign", sign, 9, QK_NONE) \
+	X(CLIP, "Clip", clip, 1, QK_NONE) \
+	X(SIGMOID, "Sigmoid", sigmoid, 1, QK_NONE) \
+	X(HARD_SIGMOID, "HardSigmoid", hardsigmoid, 1, QK_NONE) \
+	X(HARD_SWISH, "HardSwish", hardswish, 14, QK_NONE) \
+	X(TANH, "Tanh", tanh, 1, QK_NONE) \
+	X(SOFTPLUS, "Softplus", softplus, 1, QK_NONE) \
+	X(SOFTSIGN, "Softsign", softsign, 1, QK_NONE) \
+	X(ELU, "Elu", elu, 1, QK_NONE) \
+	X(SELU, "Selu", selu, 1, QK_NONE) \
+	X(CELU, "Celu", celu, 12, QK_NONE) \
+	X(GELU, "Gelu", gelu, 20, QK_NONE) \
+	X(THRESHOLDED_RELU, "ThresholdedRelu", thresholdedrelu, 10, QK_NONE) \
+	X(SIN, "Sin", sin, 7, QK_NONE) \
+	X(COS, "Cos", cos, 7, QK_NONE) \
+	X(IS_NAN, "IsNaN", isnan, 9, QK_NONE) \
+	X(IS_INF, "IsInf", isinf, 10, QK_NONE) \
+	X(REDUCE_SUM, "ReduceSum", reducesum, 1, QK_NONE) \
+	X(REDUCE_MEAN, "ReduceMean", reducemean, 1, QK_NONE) \
+	X(REDUCE_MAX, "ReduceMax", reducemax, 1, QK_NONE) \
+	X(REDUCE_MIN, "ReduceMin", reducemin, 1, QK_NONE) \
+	X(REDUCE_PROD, "ReduceProd", reduceprod, 1, QK_NONE) \
+	X(REDUCE_SUM_SQUARE, "ReduceSumSquare", reducesumsquare, 1, QK_NONE) \
+	X(REDUCE_L1, "ReduceL1", reducel1, 1, QK_NONE) \
+	X(REDUCE_L2, "ReduceL2", reducel2, 1, QK_NONE) \
+	X(REDUCE_LOG_SUM, "ReduceLogSum", reducelogsum, 1, QK_NONE) \
+	X(REDUCE_LOG_SUM_EXP, "ReduceLogSumExp", reducelogsumexp, 1, QK_NONE) \
+	X(CAST, "Cast", cast, 1, QK_NONE) \
+	X(CAST_LIKE, "CastLike", castlike, 15, QK_NONE)

@@ -1,0 +1,67 @@
+/*
+ * calib.h - streaming activation statistics and the calibrators computed from them.
+ *
+ * One struct calib_stats per tensor collects, in bounded memory and one pass
+ * over the calibration data: min, max, count, sum of squares, and a histogram
+ * of values over a symmetric range [-R, R] with CALIB_BINS bins.  When a batch
+ * brings a value beyond R, the range grows to the smallest power-of-two
+ * multiple of R that covers it and existing bins are merged accordingly
+ * (2, 4, ... bins into one), so no activation is ever stored.
+ *
+ * Every calibrator works from these statistics alone (no model run):
+ *   minmax          [min, max]
+ *   percentile:P    clip at the P-th percentile (default 99.99) of |x|
+ *                   (symmetric) or of each tail (asymmetric)
+ *   entropy         TensorRT-style KL-divergence threshold search on |x|
+ *   mse             the clip minimizing expected squared error (clipping +
+ *                   rounding) for the target format, estimated from the histogram
+ * and returns a range (rmin, rmax) to feed qfmt_params_from_range().
+ */
+#ifndef QLENS_CALIB_H
+#define QLENS_CALIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qformat.h"
+#include "status.h"
+
+#define CALIB_BINS 2048
+
+struct calib_stats {
+	double min, max;
+	double sum, sum_sq;
+	uint64_t count;
+	uint64_t nan_count;
+	double range;	 /* histogram covers [-range, range]; 0 until the first nonzero value */
+	uint64_t bins[CALIB_BINS];
+};
+
+void calib_stats_init(struct calib_stats *s);
+void calib_stats_add(struct calib_stats *s, const float *x, int64_t n);
+/* Merge b into a (for per-thread statistics). */
+void calib_stats_merge(struct calib_stats *a, const struct calib_stats *b);
+
+enum calib_method { CALIB_MINMAX, CALIB_PERCENTILE, CALIB_ENTROPY, CALIB_MSE, CALIB_COUNT };
+
+struct calib_spec {
+	enum calib_method method;
+	double percentile; /* CALIB_PERCENTILE: in (0, 100]; default 99.99 */
+};
+
+const char *calib_method_name(enum calib_method m);
+/* Parse "minmax", "percentile", "percentile:99.9", "entropy", "mse". */
+enum status calib_spec_parse(const char *text, struct calib_spec *out, struct err *e);
+/* Writes e.g. "percentile:99.99" into buf. */
+const char *calib_spec_str(const struct calib_spec *c, char *buf, size_t size);
+
+/* The calibrated range for quantizing into format f (symmetric or not). */
+void calib_range(const struct calib_stats *s, const struct calib_spec *c, enum qfmt f,
+		 bool symmetric, float *rmin, float *rmax);
+
+/* Weights: the range of a slice of values directly (minmax or mse; mse searches
+ * the clip on the exact values). */
+void calib_weight_range(const float *w, int64_t n, int64_t stride, enum calib_method m,
+			enum qfmt f, bool symmetric, float *rmin, float *rmax);
+
+#endif

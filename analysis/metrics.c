@@ -1,0 +1,163 @@
+/*
+ * metrics.c - output metrics and the exact paired interval (see metrics.h).
+ *
+ * Clopper-Pearson bounds are found by bisection on the exact binomial tail,
+ * summed in log space so that n in the tens of thousands stays accurate.
+ */
+#include "metrics.h"
+
+#include <math.h>
+#include <string.h>
+
+void metrics_init(struct metrics *m) { memset(m, 0, sizeof *m); }
+
+static int64_t argmax(const float *x, int64_t n)
+{
+	int64_t best = 0;
+	for (int64_t i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* log softmax of x into out */
+static void log_softmax(const float *x, int64_t n, double *out)
+{
+	double mx = x[0];
+	for (int64_t i = 1; i < n; i++)
+		mx = x[i] > mx ? x[i] : mx;
+	double s = 0;
+	for (int64_t i = 0; i < n; i++)
+		s += exp((double)x[i] - mx);
+	double ls = log(s) + mx;
+	for (int64_t i = 0; i < n; i++)
+		out[i] = (double)x[i] - ls;
+}
+
+void metrics_add(struct metrics *m, const float *ref, const float *q, const int64_t *labels,
+		 int64_t n, int64_t classes)
+{
+	double lp[4096], lq[4096];
+	for (int64_t i = 0; i < n; i++) {
+		const float *r = ref + i * classes, *x = q + i * classes;
+		int64_t ar = argmax(r, classes), aq = argmax(x, classes);
+		m->agree += ar == aq;
+		if (labels) {
+			bool cr = ar == labels[i], cq = aq == labels[i];
+			m->fp32_correct += cr;
+			m->q_correct += cq;
+			m->b += cr && !cq;
+			m->c += !cr && cq;
+		}
+		for (int64_t k = 0; k < classes; k++) {
+			double d = (double)r[k] - x[k];
+			m->sig_pow += (double)r[k] * r[k];
+			m->err_pow += d * d;
+		}
+		if (classes <= 4096) {
+			log_softmax(r, classes, lp);
+			log_softmax(x, classes, lq);
+			double kl = 0;
+			for (int64_t k = 0; k < classes; k++)
+				kl += exp(lp[k]) * (lp[k] - lq[k]);
+			m->kl_sum += kl > 0 ? kl : 0;
+		}
+	}
+	m->n += n;
+}
+
+/* log of the binomial pmf */
+static double log_pmf(int64_t k, int64_t n, double p)
+{
+	if (p <= 0)
+		return k == 0 ? 0 : -INFINITY;
+	if (p >= 1)
+		return k == n ? 0 : -INFINITY;
+	return lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1) +
+	       (double)k * log(p) + (double)(n - k) * log1p(-p);
+}
+
+/* P(X >= k) for X ~ Bin(n, p) */
+static double upper_tail(int64_t k, int64_t n, double p)
+{
+	double s = 0;
+	for (int64_t i = k; i <= n; i++)
+		s += exp(log_pmf(i, n, p));
+	return s > 1 ? 1 : s;
+}
+
+/* P(X <= k) */
+static double lower_tail(int64_t k, int64_t n, double p)
+{
+	double s = 0;
+	for (int64_t i = 0; i <= k; i++)
+		s += exp(log_pmf(i, n, p));
+	return s > 1 ? 1 : s;
+}
+
+void clopper_pearson(int64_t k, int64_t n, double *lo, double *hi)
+{
+	const double alpha = 0.05;
+	if (n <= 0) {
+		*lo = 0;
+		*hi = 1;
+		return;
+	}
+	/* lo: P(X >= k | p) = alpha/2, increasing in p */
+	if (k == 0) {
+		*lo = 0;
+	} else {
+		double a = 0, b = 1;
+		for (int it = 0; it < 60; it++) {
+			double mid = (a + b) / 2;
+			if (upper_tail(k, n, mid) < alpha / 2)
+				a = mid;
+			else
+				b = mid;
+		}
+		*lo = (a + b) / 2;
+	}
+	/* hi: P(X <= k | p) = alpha/2, decreasing in p */
+	if (k == n) {
+		*hi = 1;
+	} else {
+		double a = 0, b = 1;
+		for (int it = 0; it < 60; it++) {
+			double mid = (a + b) / 2;
+			if (lower_tail(k, n, mid) > alpha / 2)
+				a = mid;
+			else
+				b = mid;
+		}
+		*hi = (a + b) / 2;
+	}
+}
+
+void metrics_summarize(const struct metrics *m, struct metrics_summary *s)
+{
+	memset(s, 0, sizeof *s);
+	s->n = m->n;
+	if (m->n == 0)
+		return;
+	double n = (double)m->n;
+	s->fp32_top1 = m->fp32_correct / n;
+	s->top1 = m->q_correct / n;
+	s->delta = (double)(m->c - m->b) / n;
+	s->agreement = m->agree / n;
+	s->sqnr_db = m->err_pow > 0 ? 10 * log10(m->sig_pow / m->err_pow) : INFINITY;
+	s->kl = m->kl_sum / n;
+	int64_t disc = m->b + m->c;
+	if (disc == 0) {
+		s->ci_lo = s->ci_hi = 0;
+		s->p_value = 1;
+	} else {
+		double lo, hi;
+		clopper_pearson(m->c, disc, &lo, &hi);
+		s->ci_lo = disc / n * (2 * lo - 1);
+		s->ci_hi = disc / n * (2 * hi - 1);
+		int64_t k = m->b < m->c ? m->b : m->c;
+		double p = 2 * lower_tail(k, disc, 0.5);
+		s->p_value = p > 1 ? 1 : p;
+	}
+	s->within_noise = s->ci_lo <= 0 && s->ci_hi >= 0;
+}

@@ -1,0 +1,191 @@
+/*
+ * nn_util.c - parsing and checking the window attributes of Conv, ConvTranspose and pooling.
+ *
+ * Every window op shares the same attribute family, so the checks (counts match the spatial
+ * rank, strides and dilations positive, pads non-negative) and the output-size arithmetic live
+ * here once.  Output sizes follow the ONNX operator docs: for explicit pads
+ *     out = floor((in + pad0 + pad1 - ((k - 1) * dil + 1)) / stride) + 1
+ * (ceil instead of floor with ceil_mode, minus a last window that would start inside the end
+ * padding, as PyTorch and ONNX's reference do); for SAME_UPPER / SAME_LOWER out = ceil(in /
+ * stride) and the needed padding is split with the odd pixel at the end / the beginning.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "nn_util.h"
+
+int64_t nn_prod(const int64_t *v, int n)
+{
+	int64_t p = 1;
+	for (int i = 0; i < n; i++)
+		p *= v[i];
+	return p;
+}
+
+char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < n && len < size; i++) {
+		int w = snprintf(buf + len, size - len, i ? "x%lld" : "%lld", (long long)v[i]);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return buf;
+}
+
+enum status nn_axis(int64_t axis, int rank, int *out, struct err *e)
+{
+	if (axis < -rank || axis >= rank)
+		return err_set(e, ERR_INVALID, "axis %lld is out of range for rank %d",
+			       (long long)axis, rank);
+	*out = (int)(axis < 0 ? axis + rank : axis);
+	return OK;
+}
+
+static enum status read_autopad(const struct node *n, enum nn_autopad *ap, struct err *e)
+{
+	const char *s;
+	enum status st = node_attr_string(n, "auto_pad", "NOTSET", &s, e);
+	if (st)
+		return st;
+	if (strcmp(s, "NOTSET") == 0 || s[0] == '\0')
+		*ap = NN_PAD_NOTSET;
+	else if (strcmp(s, "SAME_UPPER") == 0)
+		*ap = NN_PAD_SAME_UPPER;
+	else if (strcmp(s, "SAME_LOWER") == 0)
+		*ap = NN_PAD_SAME_LOWER;
+	else if (strcmp(s, "VALID") == 0)
+		*ap = NN_PAD_VALID;
+	else
+		return err_set(e, ERR_INVALID, "auto_pad '%s' is not one of NOTSET, SAME_UPPER, "
+			       "SAME_LOWER, VALID", s);
+	return OK;
+}
+
+/* An ints attribute with exactly `want` entries, each >= min; def fills absent ones. */
+static enum status read_ints(const struct node *n, const char *name, int want, int64_t min,
+			     int64_t def, int64_t *out, struct err *e)
+{
+	const int64_t *v;
+	int nv;
+	enum status st = node_attr_ints(n, name, &v, &nv, e);
+	if (st)
+		return st;
+	if (!v) {
+		for (int i = 0; i < want; i++)
+			out[i] = def;
+		return OK;
+	}
+	if (nv != want)
+		return err_set(e, ERR_INVALID, "%s has %d values, expected %d", name, nv, want);
+	for (int i = 0; i < want; i++) {
+		if (v[i] < min)
+			return err_set(e, ERR_INVALID, "%s[%d] is %lld, must be >= %lld", name, i,
+				       (long long)v[i], (long long)min);
+		out[i] = v[i];
+	}
+	return OK;
+}
+
+enum status nn_window_read(const struct node *n, struct nn_window *w, const int64_t *kernel,
+			   struct err *e)
+{
+	int ns = w->nsp;
+	int64_t pads[2 * NN_MAX_SP];
+	enum status st = read_autopad(n, &w->autopad, e);
+	if (!st)
+		st = read_ints(n, "strides", ns, 1, 1, w->stride, e);
+	if (!st)
+		st = read_ints(n, "dilations", ns, 1, 1, w->dil, e);
+	if (!st)
+		st = read_ints(n, "pads", 2 * ns, 0, 0, pads, e);
+	if (st)
+		return st;
+	for (int i = 0; i < ns; i++) {
+		w->pad0[i] = pads[i];
+		w->pad1[i] = pads[ns + i];
+	}
+
+	const int64_t *ks;
+	int nk;
+	st = node_attr_ints(n, "kernel_shape", &ks, &nk, e);
+	if (st)
+		return st;
+	if (!ks && !kernel)
+		return err_set(e, ERR_INVALID, "attribute kernel_shape is required");
+	if (ks && nk != ns)
+		return err_set(e, ERR_INVALID, "kernel_shape has %d values, expected %d", nk, ns);
+	for (int i = 0; i < ns; i++) {
+		int64_t k = ks ? ks[i] : kernel[i];
+		if (k < 1)
+			return err_set(e, ERR_INVALID, "kernel_shape[%d] is %lld, must be >= 1", i,
+				       (long long)k);
+		if (kernel && k != kernel[i]) {
+			char a[64], b[64];
+			return err_set(e, ERR_SHAPE, "kernel_shape %s does not match weight %s",
+				       nn_dims_str(ks, ns, a, sizeof a),
+				       nn_dims_str(kernel, ns, b, sizeof b));
+		}
+		w->k[i] = k;
+	}
+	return OK;
+}
+
+enum status nn_window_forward(struct nn_window *w, bool ceil_mode, struct err *e)
+{
+	int64_t ek[NN_MAX_SP], padded[NN_MAX_SP];
+	bool too_big = false;
+	for (int i = 0; i < w->nsp; i++) {
+		ek[i] = (w->k[i] - 1) * w->dil[i] + 1;
+		if (w->autopad == NN_PAD_SAME_UPPER || w->autopad == NN_PAD_SAME_LOWER) {
+			int64_t out = nn_ceildiv(w->in[i], w->stride[i]);
+			int64_t total = (out - 1) * w->stride[i] + ek[i] - w->in[i];
+			if (total < 0)
+				total = 0;
+			int64_t half = total / 2;
+			w->pad0[i] = w->autopad == NN_PAD_SAME_UPPER ? half : total - half;
+			w->pad1[i] = total - w->pad0[i];
+		} else if (w->autopad == NN_PAD_VALID) {
+			w->pad0[i] = w->pad1[i] = 0;
+		}
+		padded[i] = w->in[i] + w->pad0[i] + w->pad1[i];
+		if (padded[i] < ek[i]) {
+			too_big = true;
+			continue;
+		}
+		int64_t span = padded[i] - ek[i];
+		int64_t out = (ceil_mode ? nn_ceildiv(span, w->stride[i]) : span / w->stride[i]) + 1;
+		if (ceil_mode && (out - 1) * w->stride[i] >= w->in[i] + w->pad0[i])
+			out--;
+		w->out[i] = out;
+	}
+	if (too_big) {
+		char a[64], b[64];
+		return err_set(e, ERR_SHAPE, "kernel %s larger than padded input %s",
+			       nn_dims_str(ek, w->nsp, a, sizeof a),
+			       nn_dims_str(padded, w->nsp, b, sizeof b));
+	}
+	return OK;
+}
+
+struct nn_window nn_window_to3d(const struct nn_window *w)
+{
+	struct nn_window r;
+	int lead = NN_MAX_SP - w->nsp;
+	r.nsp = NN_MAX_SP;
+	r.autopad = w->autopad;
+	for (int i = 0; i < NN_MAX_SP; i++) {
+		int j = i - lead;
+		bool real = j >= 0;
+		r.in[i] = real ? w->in[j] : 1;
+		r.k[i] = real ? w->k[j] : 1;
+		r.stride[i] = real ? w->stride[j] : 1;
+		r.dil[i] = real ? w->dil[j] : 1;
+		r.pad0[i] = real ? w->pad0[j] : 0;
+		r.pad1[i] = real ? w->pad1[j] : 0;
+		r.out[i] = real ? w->out[j] : 1;
+	}
+	return r;
+}

@@ -1,0 +1,70 @@
+/*
+ * nn_util.h - sliding-window geometry shared by Conv, ConvTranspose and the pools.
+ * Internal to src/ops; not part of the core's public interface.
+ *
+ * A window op reads the same attributes everywhere: kernel_shape, strides, dilations, pads
+ * ([x1_begin, x2_begin, ..., x1_end, x2_end, ...]) and auto_pad.  nn_window_read() parses and
+ * checks them for `nsp` spatial dims; nn_window_forward() then fills the pads (auto_pad) and the
+ * output sizes of a forward window op (Conv, pools).  ConvTranspose computes its own output sizes
+ * from the parsed window.  Kernels run one 3-D loop nest for 1-D, 2-D and 3-D ops:
+ * nn_window_to3d() prepends unit dims (size 1, kernel 1, stride 1, no pad).
+ */
+#ifndef QLENS_NN_UTIL_H
+#define QLENS_NN_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "ops_util.h"
+
+#define NN_MAX_SP 3 /* spatial dims supported by the window ops */
+
+enum nn_autopad { NN_PAD_NOTSET, NN_PAD_SAME_UPPER, NN_PAD_SAME_LOWER, NN_PAD_VALID };
+
+struct nn_window {
+	int nsp;			/* spatial dims, 1..NN_MAX_SP */
+	enum nn_autopad autopad;
+	int64_t in[NN_MAX_SP];		/* input spatial sizes */
+	int64_t k[NN_MAX_SP];		/* kernel sizes */
+	int64_t stride[NN_MAX_SP];
+	int64_t dil[NN_MAX_SP];
+	int64_t pad0[NN_MAX_SP];	/* padding before / after; ConvTranspose may make them < 0 */
+	int64_t pad1[NN_MAX_SP];
+	int64_t out[NN_MAX_SP];		/* output spatial sizes */
+};
+
+/* Parse auto_pad, kernel_shape, strides, dilations and pads for w->nsp spatial dims (w->nsp
+ * must be set).  kernel: the kernel sizes implied by a weight (NULL for pools); kernel_shape must
+ * then agree with it, and pools require kernel_shape. */
+enum status nn_window_read(const struct node *n, struct nn_window *w, const int64_t *kernel,
+			   struct err *e);
+
+/* Forward op (Conv, pools): resolve auto_pad into pads and compute out[].  ceil_mode rounds
+ * the output size up, dropping a last window that would start in the end padding. */
+enum status nn_window_forward(struct nn_window *w, bool ceil_mode, struct err *e);
+
+/* Copy of w with 3 spatial dims: leading unit dims are prepended. */
+struct nn_window nn_window_to3d(const struct nn_window *w);
+
+/* Product of out[] / in[] / k[]. */
+int64_t nn_prod(const int64_t *v, int n);
+
+/* Writes "5x5" style text of n dims into buf; returns buf. */
+char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size);
+
+/* floor(a / b) and ceil(a / b) for b > 0 and any sign of a. */
+static inline int64_t nn_floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+static inline int64_t nn_ceildiv(int64_t a, int64_t b) { return -nn_floordiv(-a, b); }
+
+/* Normalise an axis attribute in [-rank, rank) to [0, rank); ERR_INVALID otherwise. */
+enum status nn_axis(int64_t axis, int rank, int *out, struct err *e);
+
+/* Round a byte count up to the scratch alignment (64). */
+static inline size_t nn_align(size_t n) { return (n + 63) & ~(size_t)63; }
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * pool.c - MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool.
+ *
+ * The windowed pools share nn_util's geometry (kernel_shape, strides, pads, auto_pad,
+ * dilations, ceil_mode) and run one 3-D loop nest for 1-D, 2-D and 3-D inputs.  Instead of
+ * testing every tap against the borders, run() first tabulates, for each output coordinate of
+ * each spatial dim, the range of kernel taps [lo, hi) that land inside the input (and, for
+ * count_include_pad, how many land inside the padded extent); that table lives in scratch.
+ * The inner loops then touch only valid input.
+ *
+ * MaxPool takes float32, int8 and uint8 (opset 12) and can also produce Indices: the flat
+ * position of each maximum in the whole input tensor, row-major (storage_order 0) or with the
+ * spatial part column-major (storage_order 1).  A window entirely in the padding yields the
+ * lowest value of the type.  AveragePool divides by the number of valid taps, or with
+ * count_include_pad by the taps inside the padded input (a ceil_mode window reaching past the
+ * end padding does not count the overhang).
+ */
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_util.h"
+
+struct pool_params {
+	struct nn_window w; /* 3-D */
+	int64_t planes;	    /* N * C */
+	bool count_pad;	    /* AveragePool count_include_pad */
+	bool col_major;	    /* MaxPool storage_order 1 */
+};
+
+/* Per output coordinate of one dim: input start, valid taps [lo, hi), taps inside padding. */
+struct tap_range {
+	int64_t start, lo, hi, npad;
+};
+
+static enum status pool_prepare(struct step *s, const struct tensor *const *in, int n_in,
+				struct tensor *const *out, int n_out, bool is_max, struct err *e)
+{
+	enum status st = ops_check_arity(in, n_in, 1, 1, n_out, 1, e);
+	if (st)
+		return st;
+	if (!is_max && n_out > 1)
+		return err_set(e, ERR_INVALID, "has %d outputs, expected 1", n_out);
+	const struct tensor *x = in[0];
+	if (!is_max || (x->dtype != DT_UINT8 && x->dtype != DT_INT8))
+		if ((st = ops_want_dtype(x, "input", DT_FLOAT, e)))
+			return st;
+	int rank = x->shape.rank;
+	if (rank < 3)
+		return err_set(e, ERR_SHAPE, "input has %d dims, expected at least 3 (N, C, ...)",
+			       rank);
+	if (rank > 2 + NN_MAX_SP)
+		return err_set(e, ERR_UNSUPPORTED, "input has %d dims; only 1-D to 3-D pooling is "
+			       "supported", rank);
+	int64_t ceil_mode = 0, count_pad = 0, order = 0;
+	if ((st = node_attr_int(s->node, "ceil_mode", 0, &ceil_mode, e)) ||
+	    (st = node_attr_int(s->node, "count_include_pad", 0, &count_pad, e)) ||
+	    (st = node_attr_int(s->node, "storage_order", 0, &order, e)))
+		return st;
+	if (order != 0 && order != 1)
+		return err_set(e, ERR_INVALID, "storage_order is %lld, expected 0 or 1",
+			       (long long)order);
+
+	struct nn_window w = { .nsp = rank - 2 };
+	for (int i = 0; i < w.nsp; i++)
+		w.in[i] = x->shape.dim[2 + i];
+	if ((st = nn_window_read(s->node, &w, NULL, e)) ||
+	    (st = nn_window_forward(&w, ceil_mode != 0, e)))
+		return st;
+
+	struct pool_params *p = calloc(1, sizeof *p);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	s->params = p;
+	p->w = nn_window_to3d(&w);
+	p->planes = x->shape.dim[0] * x->shape.dim[1];
+	p->count_pad = count_pad != 0;
+	p->col_major = order == 1;
+	s->scratch_bytes = (size_t)(p->w.out[0] + p->w.out[1] + p->w.out[2]) *
+			   sizeof(struct tap_range);
+
+	out[0]->dtype = x->dtype;
+	out[0]->shape = x->shape;
+	for (int i = 0; i < w.nsp; i++)
+		out[0]->shape.dim[2 + i] = w.out[i];
+	if (n_out > 1 && out[1]) {
+		out[1]->dtype = DT_INT64;
+		out[1]->shape = out[0]->shape;
+	}
+	return OK;
+}
+
+/* Tabulate tap ranges for the three dims into r (out[0] + out[1] + out[2] entries). */
+static void tap_ranges(const struct nn_window *w, struct tap_range *r)
+{
+	for (int d = 0; d < 3; d++) {
+		const int64_t in = w->in[d], k = w->k[d], s = w->stride[d], dl = w->dil[d];
+		const int64_t pend = in + w->pad1[d];
+		for (int64_t o = 0; o < w->out[d]; o++, r++) {
+			int64_t start = o * s - w->pad0[d];
+			int64_t lo = start < 0 ? nn_ceildiv(-start, dl) : 0;
+			int64_t hi = nn_ceildiv(in - start, dl);
+			if (hi > k)
+				hi = k;
+			if (lo > hi)
+				lo = hi;
+			/* taps inside [-pad0, in + pad1) */
+			int64_t phi = nn_ceildiv(pend - start, dl);
+			if (phi > k)
+				phi = k;
+			r->start = start;
+			r->lo = lo;
+			r->hi = hi;
+			r->npad = phi > 0 ? phi : 0;
+		}
+	}
+}
+
+/* Max pooling over one element type, optionally recording flat indices. */
+#define DEFINE_MAXPOOL(NAME, T, LOWEST)                                                         \
+	static void NAME(const struct pool_params *p, const T *x, T *y, int64_t *ind,           \
+			 const struct tap_range *rd, const struct tap_range *rh,                 \
+			 const struct tap_range *rw)                                             \
+	{                                                                                        \
+		const struct nn_window *w = &p->w;                                               \
+		const int64_t D = w->in[0], H = w->in[1], W = w->in[2];                          \
+		const int64_t dd = w->dil[0], dh = w->dil[1], dw = w->dil[2];                    \
+		const int64_t isp = D * H * W;                                                   \
+		for (int64_t pl = 0; pl < p->planes; pl++) {                                     \
+			const T *xp = x + pl * isp;                                              \
+			for (int64_t od = 0; od < w->out[0]; od++)                               \
+			for (int64_t oh = 0; oh < w->out[1]; oh++)                               \
+			for (int64_t ow = 0; ow < w->out[2]; ow++) {                             \
+				const struct tap_range *a = &rd[od], *b = &rh[oh], *c = &rw[ow]; \
+				T best = LOWEST;                                                 \
+				int64_t at = -1;                                                 \
+				for (int64_t kd = a->lo; kd < a->hi; kd++) {                     \
+					int64_t id = a->start + kd * dd;                         \
+					for (int64_t kh = b->lo; kh < b->hi; kh++) {             \
+						int64_t ih = b->start + kh * dh;                 \
+						const T *row = xp + (id * H + ih) * W;           \
+						for (int64_t kw = c->lo; kw < c->hi; kw++) {     \
+							int64_t iw = c->start + kw * dw;         \
+							if (row[iw] > best || at < 0) {          \
+								best = row[iw];                  \
+								at = (id * H + ih) * W + iw;     \
+							}                                        \
+						}                                                \
+					}                                                        \
+				}                                                                \
+				*y++ = best;                                                     \
+				if (ind) {                                                       \
+					int64_t v = at;                                          \
+					if (at >= 0 && p->col_major) {                           \
+						int64_t iw = at % W, ih = at / W % H;            \
+						int64_t id = at / (W * H);                       \
+						v = (iw * H + ih) * D + id;                      \
+					}                                                        \
+					*ind++ = at >= 0 ? pl * isp + v : -1;                    \
+				}                                                                \
+			}                                                                        \
+		}                                                                                \
+	}
+
+DEFINE_MAXPOOL(maxpool_f32, float, -FLT_MAX)
+DEFINE_MAXPOOL(maxpool_u8, uint8_t, 0)
+DEFINE_MAXPOOL(maxpool_i8, int8_t, INT8_MIN)
+
+enum status op_maxpool_prepare(struct step *s, const struct tensor *const *in, int n_in,
+			       struct tensor *const *out, int n_out, struct err *e)
+{
+	return pool_prepare(s, in, n_in, out, n_out, true, e);
+}
+
+enum status op_maxpool_run(const struct step *s, const struct tensor *const *in, int n_in,
+			   struct tensor *const *out, int n_out, void *scratch, struct err *e)
+{
+	const struct pool_params *p = s->params;
+	struct tap_range *rd = scratch, *rh = rd + p->w.out[0], *rw = rh + p->w.out[1];
+	tap_ranges(&p->w, rd);
+	int64_t *ind = n_out > 1 && out[1] ? out[1]->data : NULL;
+	switch (in[0]->dtype) {
+	case DT_UINT8:
+		maxpool_u8(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
+		break;
+	case DT_INT8:
+		maxpool_i8(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
+		break;
+	default:
+		maxpool_f32(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
+		break;
+	}
+	return OK;
+}
+
+enum status op_avgpool_prepare(struct step *s, const struct tensor *const *in, int n_in,
+			       struct tensor *const *out, int n_out, struct err *e)
+{
+	return pool_prepare(s, in, n_in, out, n_out, false, e);
+}
+
+enum status op_avgpool_run(const struct step *s, const struct tensor *const *in, int n_in,
+			   struct tensor *const *out, int n_out, void *scratch, struct err *e)
+{
+	const struct pool_params *p = s->params;
+	const struct nn_window *w = &p->w;
+	struct tap_range *rd = scratch, *rh = rd + w->out[0], *rw = rh + w->out[1];
+	tap_ranges(w, rd);
+	const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
+	const int64_t dd = w->dil[0], dh = w->dil[1], dw = w->dil[2];
+	const int64_t isp = D * H * W;
+	const float *x = in[0]->data;
+	float *y = out[0]->data;
+	for (int64_t pl = 0; pl < p->planes; pl++) {
+		const float *xp = x + pl * isp;
+		for (int64_t od = 0; od < w->out[0]; od++)
+		for (int64_t oh = 0; oh < w->out[1]; oh++) {
+			const struct tap_range *a = &rd[od], *b = &rh[oh];
+			for (int64_t ow = 0; ow < w->out[2]; ow++) {
+				const struct tap_range *c = &rw[ow];
+				float sum = 0.0f;
+				for (int64_t kd = a->lo; kd < a->hi; kd++) {
+					int64_t id = a->start + kd * dd;
+					for (int64_t kh = b->lo; kh < b->hi; kh++) {
+						const float *row = xp + (id * H + b->start + kh * dh) * W;
+						for (int64_t kw = c->lo; kw < c->hi; kw++)
+							sum += row[c->start + kw * dw];
+					}
+				}
+				int64_t cnt = p->count_pad ? a->npad * b->npad * c->npad
+							   : (a->hi - a->lo) * (b->hi - b->lo) *
+								     (c->hi - c->lo);
+				*y++ = cnt > 0 ? sum / (float)cnt : 0.0f;
+			}
+		}
+	}
+	return OK;
+}
+
+/* --- global pools --------------------------------------------------------- */
+
+static enum status global_prepare(struct step *s, const struct tensor *const *in, int n_in,
+				  struct tensor *const *out, int n_out, struct err *e)
+{
+	enum status st = ops_check_arity(in, n_in, 1, 1, n_out, 1, e);
+	if (!st)
+		st = ops_want_dtype(in[0], "input", DT_FLOAT, e);
+	if (st)
+		return st;
+	int rank = in[0]->shape.rank;
+	if (rank < 3)
+		return err_set(e, ERR_SHAPE, "input has %d dims, expected at least 3 (N, C, ...)",
+			       rank);
+	out[0]->dtype = DT_FLOAT;
+	out[0]->shape = in[0]->shape;
+	for (int i = 2; i < rank; i++)
+		out[0]->shape.dim[i] = 1;
+	return OK;
+}
+
+enum status op_globalavgpool_prepare(struct step *s, const struct tensor *const *in, int n_in,
+				     struct tensor *const *out, int n_out, struct err *e)
+{
+	return global_prepare(s, in, n_in, out, n_out, e);
+}
+
+enum status op_globalmaxpool_prepare(struct step *s, const struct tensor *const *in, int n_in,
+				     struct tensor *const *out, int n_out, struct err *e)
+{
+	return global_prepare(s, in, n_in, out, n_out, e);
+}
+
+enum status op_globalavgpool_run(const struct step *s, const struct tensor *const *in, int n_in,
+				 struct tensor *const *out, int n_out, void *scratch,
+				 struct err *e)
+{
+	const struct shape *sh = &in[0]->shape;
+	const int64_t planes = sh->dim[0] * sh->dim[1];
+	const int64_t sp = planes ? tensor_numel(in[0]) / planes : 0;
+	const float *restrict x = in[0]->data;
+	float *restrict y = out[0]->data;
+	for (int64_t pl = 0; pl < planes; pl++) {
+		const float *restrict xp = x + pl * sp;
+		/* four partial sums: vectorisable without reassociation flags */
+		float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+		int64_t i = 0;
+		for (; i + 4 <= sp; i += 4) {
+			s0 += xp[i];
+			s1 += xp[i + 1];
+			s2 += xp[i + 2];
+			s3 += xp[i + 3];
+		}
+		for (; i < sp; i++)
+			s0 += xp[i];
+		y[pl] = sp ? ((s0 + s1) + (s2 + s3)) / (float)sp : 0.0f;
+	}
+	return OK;
+}
+
+enum status op_globalmaxpool_run(const struct step *s, const struct tensor *const *in, int n_in,
+				 struct tensor *const *out, int n_out, void *scratch,
+				 struct err *e)
+{
+	const struct shape *sh = &in[0]->shape;
+	const int64_t planes = sh->dim[0] * sh->dim[1];
+	const int64_t sp = planes ? tensor_numel(in[0]) / planes : 0;
+	const float *restrict x = in[0]->data;
+	float *restrict y = out[0]->data;
+	for (int64_t pl = 0; pl < planes; pl++) {
+		const float *restrict xp = x + pl * sp;
+		float m = -FLT_MAX;
+		for (int64_t i = 0; i < sp; i++)
+			m = xp[i] > m ? xp[i] : m;
+		y[pl] = m;
+	}
+	return OK;
+}

@@ -1,0 +1,38 @@
+/*
+ * cli.h - what every headless command shares: error reporting, option
+ * parsing helpers, the default bundle.
+ *
+ * Commands are `int cmd_x(int argc, char **argv)` returning the process exit
+ * status: 0 success, 1 failure (a one-line "qlens: ..." message on stderr),
+ * 2 usage error.
+ */
+#ifndef QLENS_CLI_H
+#define QLENS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define EXIT_USAGE 2
+
+/* Print "qlens: <message>" for a failed status; returns 1. */
+int cli_fail(const struct err *e);
+/* printf-style "qlens: ..." on stderr; returns 1. */
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: "qlens CMD: ..." plus a hint; returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a whole decimal integer in [lo, hi]; false otherwise. */
+bool cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* The bundle opened when none is named. */
+const char *cli_default_bundle(void);
+/* Threads to use by default: online CPUs. */
+int cli_default_threads(void);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif
