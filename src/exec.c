@@ -52,7 +52,10 @@ struct plan {
 	size_t arena_bytes;
 	void *scratch;
 	size_t scratch_bytes;
+	int64_t row0; /* first sample of the chunk being run (runner) */
 };
+
+int64_t plan_row0(const struct plan *p) { return p->row0; }
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
@@ -382,6 +385,32 @@ fail:
 enum status plan_run(struct plan *p, const struct tensor *inputs, const struct plan_hooks *hooks,
 		     struct err *e)
 {
+	return plan_run_subset(p, inputs, hooks, NULL, NULL, e);
+}
+
+/* Point bound values at caller storage; restore arena pointers afterwards. */
+static enum status bind_values(struct plan *p, const struct tensor *const *bound, bool set,
+			       struct err *e)
+{
+	for (int v = 0; v < p->g->n_values; v++) {
+		if (!bound[v] || plan_value_is_const(p, v))
+			continue;
+		if (!set) {
+			p->vt[v].data = p->offset[v] >= 0 ? p->arena + p->offset[v] : NULL;
+			continue;
+		}
+		if (bound[v]->nbytes != p->vt[v].nbytes || bound[v]->dtype != p->vt[v].dtype)
+			return err_set(e, ERR_SHAPE, "bound value '%s' does not match its planned "
+				       "size", p->g->values[v].name);
+		p->vt[v].data = bound[v]->data;
+	}
+	return OK;
+}
+
+enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
+			    const struct plan_hooks *hooks, const bool *run,
+			    const struct tensor *const *bound, struct err *e)
+{
 	const struct graph *g = p->g;
 	for (int i = 0; i < g->n_inputs; i++) {
 		int v = g->inputs[i];
@@ -395,29 +424,56 @@ enum status plan_run(struct plan *p, const struct tensor *inputs, const struct p
 		}
 		t->data = inputs[i].data;
 	}
+	if (bound) {
+		enum status bst = bind_values(p, bound, true, e);
+		if (bst) {
+			bind_values(p, bound, false, e);
+			return bst;
+		}
+	}
+	enum status result = OK;
 	const struct tensor *subst[256];
 	for (int si = 0; si < p->n_steps; si++) {
 		struct step_rt *rt = &p->steps[si];
+		if (run && !run[rt->node_index])
+			continue;
 		const struct node *n = &g->nodes[rt->node_index];
 		const struct tensor *const *in = rt->in;
 		enum status st;
 		if (hooks && hooks->before_node) {
 			memcpy(subst, rt->in, (size_t)rt->n_in * sizeof *subst);
 			st = hooks->before_node(hooks->user, p, rt->node_index, subst, rt->n_in);
-			if (st)
-				return st;
+			if (st) {
+				result = st;
+				break;
+			}
 			in = subst;
 		}
 		st = op_defs[n->op].run(&rt->s, in, rt->n_in, rt->out, rt->n_out, p->scratch, e);
-		if (st)
-			return node_fail(e, n);
+		if (st) {
+			result = node_fail(e, n);
+			break;
+		}
 		if (hooks && hooks->after_node) {
 			st = hooks->after_node(hooks->user, p, rt->node_index, rt->out, rt->n_out);
-			if (st)
-				return st;
+			if (st) {
+				result = st;
+				break;
+			}
 		}
 	}
-	return OK;
+	if (bound && result == OK) {
+		/* graph outputs that this subset did not compute come from the bindings */
+		for (int i = 0; i < g->n_outputs; i++) {
+			int v = g->outputs[i];
+			int pr = g->values[v].producer;
+			if (bound[v] && pr >= 0 && run && !run[pr] && p->offset[v] >= 0)
+				memcpy(p->arena + p->offset[v], bound[v]->data, p->vt[v].nbytes);
+		}
+	}
+	if (bound)
+		bind_values(p, bound, false, e);
+	return result;
 }
 
 void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c)
@@ -516,6 +572,8 @@ void runner_free(struct runner *r)
 struct run_job {
 	struct runner *r;
 	const struct plan_hooks *hooks; /* per worker, or NULL */
+	const bool *run;		/* subset of nodes, or NULL */
+	const struct tensor *const *bound; /* full-N bindings per value, or NULL */
 	const struct tensor *inputs;
 	struct tensor *outputs;
 	int64_t n_rows, n_chunks;
@@ -575,7 +633,34 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 		in[i].nbytes = (size_t)rows * row_bytes;
 		in[i].owned = false;
 	}
-	st = plan_run(p, in, j->hooks ? &j->hooks[wi] : NULL, e);
+	p->row0 = row0;
+	const struct tensor **views = NULL;
+	struct tensor *vbuf = NULL;
+	if (j->bound) {
+		int nv = g->n_values;
+		views = calloc((size_t)nv + 1, sizeof *views);
+		vbuf = calloc((size_t)nv + 1, sizeof *vbuf);
+		if (!views || !vbuf) {
+			free(views);
+			free(vbuf);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		for (int v = 0; v < nv; v++) {
+			const struct tensor *b = j->bound[v];
+			if (!b || b->shape.rank < 1 || b->shape.dim[0] != j->n_rows)
+				continue;
+			size_t row_bytes = b->nbytes / (size_t)b->shape.dim[0];
+			vbuf[v] = *b;
+			vbuf[v].shape.dim[0] = rows;
+			vbuf[v].data = (char *)b->data + (size_t)row0 * row_bytes;
+			vbuf[v].nbytes = (size_t)rows * row_bytes;
+			vbuf[v].owned = false;
+			views[v] = &vbuf[v];
+		}
+	}
+	st = plan_run_subset(p, in, j->hooks ? &j->hooks[wi] : NULL, j->run, views, e);
+	free(views);
+	free(vbuf);
 	if (st)
 		return st;
 	for (int k = 0; k < g->n_outputs; k++) {
@@ -626,6 +711,14 @@ enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
 			      struct tensor *outputs, const struct plan_hooks *hooks,
 			      struct err *e)
 {
+	return runner_run_subset(r, inputs, outputs, hooks, NULL, NULL, e);
+}
+
+enum status runner_run_subset(struct runner *r, const struct tensor *inputs,
+			      struct tensor *outputs, const struct plan_hooks *hooks,
+			      const bool *run, const struct tensor *const *bound,
+			      struct err *e)
+{
 	const struct graph *g = r->g;
 	enum status st;
 	if (g->n_inputs < 1)
@@ -641,8 +734,8 @@ enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
 	}
 	if (n_rows < 1)
 		return err_set(e, ERR_SHAPE, "the inputs hold no samples");
-	struct run_job j = { .r = r, .hooks = hooks, .inputs = inputs, .outputs = outputs,
-			     .n_rows = n_rows };
+	struct run_job j = { .r = r, .hooks = hooks, .run = run, .bound = bound, .inputs = inputs,
+			     .outputs = outputs, .n_rows = n_rows };
 	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);

@@ -60,6 +60,17 @@ void plan_free(struct plan *p); /* accepts NULL */
 enum status plan_run(struct plan *p, const struct tensor *inputs, const struct plan_hooks *hooks,
 		     struct err *e);
 
+/* Partial runs (incremental re-evaluation): only nodes with run[node] set are
+ * executed; every value a running node reads that no running node produces must
+ * be bound to caller storage of the planned shape (bound[value] non-NULL).
+ * Graph outputs not produced by a running node must be bound too.  NULL
+ * run means all nodes; NULL bound means none. */
+enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
+			    const struct plan_hooks *hooks, const bool *run,
+			    const struct tensor *const *bound, struct err *e);
+/* First row (sample index) of the chunk a runner is running on this plan. */
+int64_t plan_row0(const struct plan *p);
+
 /* The tensor of a value after planning/running: constants and folded values
  * always; activations only while alive (graph outputs and kept values after a
  * run).  Shape and dtype are always valid after plan_new.  NULL if out of range. */
@@ -96,6 +107,15 @@ enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
 			      struct tensor *outputs, const struct plan_hooks *hooks,
 			      struct err *e);
 int runner_threads(const struct runner *r);
+
+/* Partial run over all samples: run[node] selects the nodes to execute;
+ * bound[value] (full tensors with leading dimension N, or NULL) supply the
+ * values the running nodes read but do not compute, sliced per chunk.
+ * Outputs are produced as with runner_run (bound outputs are copied). */
+enum status runner_run_subset(struct runner *r, const struct tensor *inputs,
+			      struct tensor *outputs, const struct plan_hooks *hooks,
+			      const bool *run, const struct tensor *const *bound,
+			      struct err *e);
 
 /* Set the process-wide BLAS thread count (wraps openblas_set_num_threads). */
 void exec_set_blas_threads(int n);

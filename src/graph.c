@@ -234,10 +234,9 @@ enum status graph_add_input(struct graph *g, int value, struct err *e)
 enum status graph_add_output(struct graph *g, int value, struct err *e)
 {
 	struct graph_priv *p = priv(g);
-	for (int i = 0; i < g->n_outputs; i++)
-		if (g->outputs[i] == value)
-			return err_set(e, ERR_GRAPH, "graph output '%s' is listed twice",
-				       g->values[value].name);
+	if (g->values[value].is_output)
+		return err_set(e, ERR_GRAPH, "graph output '%s' is listed twice",
+			       g->values[value].name);
 	if (!grow((void **)&g->outputs, &p->cap_outputs, g->n_outputs + 1, sizeof *g->outputs))
 		return err_set(e, ERR_NOMEM, "out of memory");
 	g->outputs[g->n_outputs++] = value;

@@ -330,9 +330,15 @@ done:
 	return st;
 }
 
-/* Read `want` bytes of external data for tp into dst. */
-static enum status read_external(const struct loader *L, const Onnx__TensorProto *tp, void *dst,
-				 size_t want, struct err *e)
+/*
+ * Check tp's external data description against the file it names: the file
+ * is opened (see open_external) and must hold exactly `want` bytes at the
+ * offset.  On success *fd is open and *offset set; nothing is allocated yet,
+ * so a hostile shape cannot make us allocate before the file vouches for it.
+ */
+static enum status external_open(const struct loader *L, const Onnx__TensorProto *tp,
+				 size_t want, int *fd_out, int64_t *off_out, const char **loc_out,
+				 struct err *e)
 {
 	if (!L->base_dir)
 		return err_set(e, ERR_UNSUPPORTED,
@@ -364,7 +370,7 @@ static enum status read_external(const struct loader *L, const Onnx__TensorProto
 		st = err_set(e, ERR_FORMAT,
 			     "external data offset %" PRId64 " is past the end of '%s' (%" PRId64
 			     " bytes)", offset, loc, size);
-		goto done;
+		goto fail;
 	}
 	if (length < 0)
 		length = size - offset;
@@ -372,18 +378,19 @@ static enum status read_external(const struct loader *L, const Onnx__TensorProto
 		st = err_set(e, ERR_FORMAT,
 			     "external data length %" PRId64 " does not match the tensor's %zu bytes",
 			     length, want);
-		goto done;
+		goto fail;
 	}
 	if (length > size - offset) {
 		st = err_set(e, ERR_FORMAT,
 			     "external data range %" PRId64 "+%" PRId64 " runs past the end of '%s' (%"
 			     PRId64 " bytes)", offset, length, loc, size);
-		goto done;
+		goto fail;
 	}
-	st = read_full(fd, dst, want, offset, e);
-	if (st)
-		err_prefix(e, "external data file '%s'", loc);
-done:
+	*fd_out = fd;
+	*off_out = offset;
+	*loc_out = loc;
+	return OK;
+fail:
 	close(fd);
 	return st;
 }
@@ -419,6 +426,33 @@ static enum status narrow_int32(void *dst, const int32_t *src, int64_t n, int64_
 			((uint16_t *)dst)[i] = (uint16_t)(v & 0xffff);
 	}
 	return OK;
+}
+
+/* The typed field the spec assigns to dt: its name and how many values it holds. */
+static const char *typed_field(const Onnx__TensorProto *tp, enum dtype dt, size_t *count)
+{
+	switch (dt) {
+	case DT_FLOAT:
+		*count = tp->n_float_data;
+		return "float_data";
+	case DT_DOUBLE:
+		*count = tp->n_double_data;
+		return "double_data";
+	case DT_INT64:
+		*count = tp->n_int64_data;
+		return "int64_data";
+	case DT_UINT32:
+	case DT_UINT64:
+		*count = tp->n_uint64_data;
+		return "uint64_data";
+	case DT_INT4:
+	case DT_UINT4:
+		*count = tp->n_int32_data;
+		return "int32_data (packed 4-bit)";
+	default:
+		*count = tp->n_int32_data;
+		return "int32_data";
+	}
 }
 
 /* Fill dst (numel elements of dt) from the typed field the spec assigns to dt. */
@@ -535,29 +569,53 @@ static enum status tensor_from_proto(struct loader *L, const Onnx__TensorProto *
 	size_t nbytes = (size_t)n * es;
 	/* bytes on disk: 4-bit types pack two elements per byte */
 	size_t stored = dtype_is_4bit(dt) ? (size_t)(n + 1) / 2 : nbytes;
-	void *data = graph_alloc(L->g, nbytes);
-	if (!data)
-		return nomem(e);
-
 	bool external = tp->has_data_location &&
 			tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+
+	/* Check the data against the shape before allocating anything: a
+	 * 100-byte file may declare a 16 GB tensor. */
+	int fd = -1;
+	int64_t offset = 0;
+	const char *loc = NULL;
+	if (external) {
+		st = external_open(L, tp, stored, &fd, &offset, &loc, e);
+		if (st)
+			return st;
+	} else if (tp->has_raw_data) {
+		if (tp->raw_data.len != stored)
+			return err_set(e, ERR_FORMAT,
+				       "raw_data has %zu bytes, shape %s of %s needs %zu",
+				       tp->raw_data.len, shape_str(&sh, (char[160]){ 0 }, 160),
+				       dtype_name(dt), stored);
+	} else {
+		size_t have;
+		const char *field = typed_field(tp, dt, &have);
+		int64_t need = dtype_is_4bit(dt) ? (n + 1) / 2 : n;
+		if ((uint64_t)have != (uint64_t)need)
+			return count_mismatch(have, need, field, e);
+	}
+
+	void *data = graph_alloc(L->g, nbytes);
+	if (!data) {
+		if (fd >= 0)
+			close(fd);
+		return nomem(e);
+	}
 	if (external || tp->has_raw_data) {
 		void *src = data;
-		if (dtype_is_4bit(dt)) {
+		if (dtype_is_4bit(dt))
 			src = malloc(stored + 1);
-			if (!src)
-				return nomem(e);
-		}
-		if (external) {
-			st = read_external(L, tp, src, stored, e);
-		} else if (tp->raw_data.len != stored) {
-			st = err_set(e, ERR_FORMAT,
-				     "raw_data has %zu bytes, shape %s of %s needs %zu",
-				     tp->raw_data.len, shape_str(&sh, (char[160]){ 0 }, 160),
-				     dtype_name(dt), stored);
+		if (!src) {
+			st = nomem(e);
+		} else if (external) {
+			st = read_full(fd, src, stored, offset, e);
+			if (st)
+				err_prefix(e, "external data file '%s'", loc);
 		} else if (stored) {
 			memcpy(src, tp->raw_data.data, stored);
 		}
+		if (fd >= 0)
+			close(fd);
 		if (!st && dtype_is_4bit(dt))
 			unpack_4bit(data, src, n, dt == DT_INT4);
 		if (!st && dt == DT_BOOL)
@@ -1050,9 +1108,10 @@ static enum status convert_model(struct loader *L, const Onnx__ModelProto *m, st
 			st = err_set(e, ERR_FORMAT, "graph output #%zu has no name", i);
 			goto done;
 		}
-		int vi = value_or_placeholder(g, name, e);
+		int vi = graph_find_value(g, name);
 		if (vi < 0) {
-			st = e ? e->code : ERR_NOMEM;
+			st = err_set(e, ERR_GRAPH, "graph output '%s' is not produced by any node",
+				     name);
 			goto done;
 		}
 		if (g->values[vi].is_output) {

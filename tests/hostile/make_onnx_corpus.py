@@ -342,6 +342,15 @@ def make_hostile():
             "initializer 'w': raw_data has 8 bytes, shape [2,3] of float32 needs 24")
     hostile("init_raw_long.onnx", relu_model(inits=[raw_tensor("w", 1, [2, 3], b"\0" * 28)]),
             "initializer 'w': raw_data has 28 bytes")
+    # the largest tensor the limit allows (16 GiB) with almost no data: refused
+    # before anything is allocated
+    hostile("init_16g_raw.onnx", relu_model(inits=[raw_tensor("w", 1, [2**31, 2], b"\0" * 4)]),
+            "initializer 'w': raw_data has 4 bytes, shape [2147483648,2] of float32 needs "
+            "17179869184")
+    hostile("init_16g_typed.onnx", relu_model(inits=[loose_tensor("w", 1, [2**31, 2], [1.0])]),
+            "initializer 'w': float_data holds 1 values, the shape needs 4294967296")
+    hostile("ext_16g.onnx", ext_model([("location", "ext_w.bin")], dims=(2**31, 2)),
+            "initializer 'w': external data length 24 does not match the tensor's 17179869184 bytes")
     hostile("init_typed_count.onnx",
             relu_model(inits=[loose_tensor("w", 1, [5], [1.0, 2.0])]),
             "initializer 'w': float_data holds 2 values, the shape needs 5")
