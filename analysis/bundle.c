@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,10 +104,13 @@ static enum status get_obj(const cJSON *obj, const char *key, const char *label,
 static enum status get_path(const cJSON *obj, const char *key, const char *keyname,
 			    const char *label, const char *dir, char **out, struct err *e)
 {
-	const char *rel;
-	enum status st = get_str(obj, key, label, &rel, e);
-	if (st || !rel)
-		return st;
+	/* the type error names the full key ("calibration.data", not "data") */
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!it)
+		return OK;
+	if (!cJSON_IsString(it) || !it->valuestring)
+		return err_set(e, ERR_FORMAT, "%s: '%s' must be a string", label, keyname);
+	const char *rel = it->valuestring;
 	if (!rel[0])
 		return err_set(e, ERR_FORMAT, "%s: '%s' is empty", label, keyname);
 	*out = join(dir, rel);
@@ -119,11 +123,13 @@ static enum status parse_json(struct bundle *b, const char *label, const char *t
 			      struct err *e)
 {
 	enum status st = OK;
-	cJSON *root = cJSON_Parse(text);
+	/* require_null_terminated: text after the object ("{...}}", two objects) is
+	 * an error, not silently ignored; `where` also avoids cJSON's global error */
+	const char *where = NULL;
+	cJSON *root = cJSON_ParseWithOpts(text, &where, 1);
 	const cJSON *it, *calib, *eval, *task, *prov;
 	const char *s;
 	if (!root) {
-		const char *where = cJSON_GetErrorPtr();
 		int line = 1;
 		for (const char *c = text; where && c < where && *c; c++)
 			line += *c == '\n';
@@ -229,6 +235,22 @@ done:
 	return st;
 }
 
+/* cJSON decodes "\u0000" into a NUL that silently ends the string: "a.onnx\u0000.txt"
+ * would name a.onnx.  Backslashes occur only inside strings in valid JSON. */
+static bool has_escaped_nul(const char *s)
+{
+	for (; *s; s++) {
+		if (*s != '\\')
+			continue;
+		if (!s[1])
+			break;
+		if (s[1] == 'u' && strncmp(s + 2, "0000", 4) == 0)
+			return true;
+		s++; /* skip the escaped character: \\u0000 is a backslash, then text */
+	}
+	return false;
+}
+
 enum status bundle_open(const char *path, struct bundle *b, struct err *e)
 {
 	memset(b, 0, sizeof *b);
@@ -241,8 +263,14 @@ enum status bundle_open(const char *path, struct bundle *b, struct err *e)
 	if (S_ISDIR(st.st_mode)) {
 		b->is_dir = true;
 		b->dir = strdup(path);
-		const char *base = strrchr(path, '/');
-		b->name = strdup(base && base[1] ? base + 1 : path);
+		/* the folder's own name, also for "dir/" */
+		const char *end = path + strlen(path);
+		while (end > path + 1 && end[-1] == '/')
+			end--;
+		const char *base = end;
+		while (base > path && base[-1] != '/')
+			base--;
+		b->name = base < end ? strndup(base, (size_t)(end - base)) : strdup(path);
 		char *json = join(path, "bundle.json");
 		if (!b->dir || !b->name || !json) {
 			free(json);
@@ -255,6 +283,8 @@ enum status bundle_open(const char *path, struct bundle *b, struct err *e)
 		if (!s) {
 			if (memchr(text, '\0', len))
 				s = err_set(e, ERR_FORMAT, "%s: contains a NUL byte", json);
+			else if (has_escaped_nul(text))
+				s = err_set(e, ERR_FORMAT, "%s: contains an escaped NUL (\\u0000)", json);
 			else
 				s = parse_json(b, json, text, e);
 		}
@@ -284,9 +314,10 @@ enum status bundle_set_data(struct bundle *b, const char *calib, const char *eva
 	for (int i = 0; i < 3; i++) {
 		if (!src[i])
 			continue;
-		enum status st = check_file(src[i], what[i], src[i], e);
+		/* check_file's message is complete; errno may be stale (not a regular file) */
+		enum status st = check_file(b->name ? b->name : src[i], what[i], src[i], e);
 		if (st)
-			return err_set(e, st, "%s: %s", src[i], strerror(errno));
+			return st;
 		free(*dst[i]);
 		*dst[i] = strdup(src[i]);
 		if (!*dst[i])
@@ -305,6 +336,7 @@ enum status bundle_load_model(const struct bundle *b, struct graph **g, struct e
 /* Read an array and convert it to float32 (the engine's input type). */
 static enum status load_float(const char *path, struct tensor *out, struct err *e)
 {
+	*out = (struct tensor){ 0 }; /* tensor_fini(out) below must be safe if tensor_alloc fails */
 	struct tensor t;
 	enum status st = npy_read(path, &t, e);
 	if (st)
@@ -374,6 +406,18 @@ enum status bundle_load_eval(const struct bundle *b, struct tensor *data, struct
 		case DT_INT32: dst[i] = ((int32_t *)raw.data)[i]; break;
 		case DT_UINT8: dst[i] = ((uint8_t *)raw.data)[i]; break;
 		case DT_INT8: dst[i] = ((int8_t *)raw.data)[i]; break;
+		case DT_INT16: dst[i] = ((int16_t *)raw.data)[i]; break;
+		case DT_UINT16: dst[i] = ((uint16_t *)raw.data)[i]; break;
+		case DT_UINT32: dst[i] = ((uint32_t *)raw.data)[i]; break;
+		case DT_UINT64:
+			if (((uint64_t *)raw.data)[i] > (uint64_t)INT64_MAX) {
+				st = err_set(e, ERR_FORMAT, "%s: label %" PRIu64 " (index %lld) is out of range",
+					     b->labels_path, ((uint64_t *)raw.data)[i], (long long)i);
+				tensor_fini(labels);
+				goto fail_raw;
+			}
+			dst[i] = (int64_t)((uint64_t *)raw.data)[i];
+			break;
 		default:
 			st = err_set(e, ERR_FORMAT, "%s: labels must be integers, not %s",
 				     b->labels_path, dtype_name(raw.dtype));

@@ -64,4 +64,14 @@ void calib_range(const struct calib_stats *s, const struct calib_spec *c, enum q
 void calib_weight_range(const float *w, int64_t n, int64_t stride, enum calib_method m,
 			enum qfmt f, bool symmetric, float *rmin, float *rmax);
 
+/*
+ * The symmetric clip alpha minimizing the mse calibrator's histogram estimate
+ * of clipping plus rounding error for a uniform grid of `levels` steps over
+ * [-alpha, alpha] (step = 2 alpha / levels, rounding error step^2 / 12).
+ * calib_range's mse uses the same model with the format's own step; this
+ * entry takes any level count (tests check it against the known optimum for
+ * Laplace data at 2, 3 and 4 bits, widths no format has).
+ */
+double calib_mse_clip_levels(const struct calib_stats *s, double levels);
+
 #endif

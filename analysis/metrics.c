@@ -20,8 +20,8 @@ static int64_t argmax(const float *x, int64_t n)
 	return best;
 }
 
-/* log softmax of x into out */
-static void log_softmax(const float *x, int64_t n, double *out)
+/* log of sum exp(x): log_softmax(x)[i] = x[i] - log_sum_exp(x) */
+static double log_sum_exp(const float *x, int64_t n)
 {
 	double mx = x[0];
 	for (int64_t i = 1; i < n; i++)
@@ -29,15 +29,12 @@ static void log_softmax(const float *x, int64_t n, double *out)
 	double s = 0;
 	for (int64_t i = 0; i < n; i++)
 		s += exp((double)x[i] - mx);
-	double ls = log(s) + mx;
-	for (int64_t i = 0; i < n; i++)
-		out[i] = (double)x[i] - ls;
+	return log(s) + mx;
 }
 
 void metrics_add(struct metrics *m, const float *ref, const float *q, const int64_t *labels,
 		 int64_t n, int64_t classes)
 {
-	double lp[4096], lq[4096];
 	for (int64_t i = 0; i < n; i++) {
 		const float *r = ref + i * classes, *x = q + i * classes;
 		int64_t ar = argmax(r, classes), aq = argmax(x, classes);
@@ -54,14 +51,14 @@ void metrics_add(struct metrics *m, const float *ref, const float *q, const int6
 			m->sig_pow += (double)r[k] * r[k];
 			m->err_pow += d * d;
 		}
-		if (classes <= 4096) {
-			log_softmax(r, classes, lp);
-			log_softmax(x, classes, lq);
-			double kl = 0;
-			for (int64_t k = 0; k < classes; k++)
-				kl += exp(lp[k]) * (lp[k] - lq[k]);
-			m->kl_sum += kl > 0 ? kl : 0;
+		/* no buffers, so any class count works */
+		double lsr = log_sum_exp(r, classes), lsx = log_sum_exp(x, classes);
+		double kl = 0;
+		for (int64_t k = 0; k < classes; k++) {
+			double lp = (double)r[k] - lsr, lq = (double)x[k] - lsx;
+			kl += exp(lp) * (lp - lq);
 		}
+		m->kl_sum += kl > 0 ? kl : 0;
 	}
 	m->n += n;
 }

@@ -455,6 +455,8 @@ fail:
 
 struct sim_worker {
 	const struct sim *s;
+	const bool *active;
+	const struct plan_hooks *next;
 	struct tensor buf[SIM_MAX_EDGE]; /* private quantized copies of inputs */
 	size_t cap[SIM_MAX_EDGE];
 };
@@ -476,8 +478,8 @@ static enum status sim_before(void *user, const struct plan *p, int ni, const st
 	struct sim_worker *w = user;
 	const struct sim *s = w->s;
 	const struct sim_node *sn = &s->nodes[ni];
-	if (!sn->quant)
-		return OK;
+	if (!sn->quant || (w->active && !w->active[ni]))
+		goto next;
 	const struct node *n = &s->g->nodes[ni];
 	for (int k = 0; k < n_in && k < SIM_MAX_EDGE; k++) {
 		if (k == sn->weight_input) {
@@ -492,7 +494,9 @@ static enum status sim_before(void *user, const struct plan *p, int ni, const st
 		int v = n->inputs[k];
 		if (q->fmt == QF_FP32 || !use[k])
 			continue;
-		if (s->g->values[v].producer >= 0 && same_q(&s->out_q[v], q))
+		int pr = s->g->values[v].producer;
+		if (pr >= 0 && s->nodes[pr].quant && (!w->active || w->active[pr]) &&
+		    same_q(&s->out_q[v], q))
 			continue; /* the producer's Q/DQ already did exactly this */
 		const struct tensor *x = use[k];
 		if (w->cap[k] < x->nbytes) {
@@ -508,6 +512,9 @@ static enum status sim_before(void *user, const struct plan *p, int ni, const st
 		qfmt_fake_quant(q->fmt, x->data, w->buf[k].data, tensor_numel(x), q->p);
 		use[k] = &w->buf[k];
 	}
+next:
+	if (w->next && w->next->before_node)
+		return w->next->before_node(w->next->user, p, ni, use, n_in);
 	return OK;
 }
 
@@ -516,20 +523,23 @@ static enum status sim_after(void *user, const struct plan *p, int ni, struct te
 {
 	struct sim_worker *w = user;
 	const struct sim *s = w->s;
-	if (!s->nodes[ni].quant)
-		return OK;
-	const struct node *n = &s->g->nodes[ni];
-	for (int k = 0; k < n_out; k++) {
-		int v = n->outputs[k];
-		if (v < 0 || !out[k] || s->out_q[v].fmt == QF_FP32)
-			continue;
-		qfmt_fake_quant(s->out_q[v].fmt, out[k]->data, out[k]->data, tensor_numel(out[k]),
-				s->out_q[v].p);
+	if (s->nodes[ni].quant && (!w->active || w->active[ni])) {
+		const struct node *n = &s->g->nodes[ni];
+		for (int k = 0; k < n_out; k++) {
+			int v = n->outputs[k];
+			if (v < 0 || !out[k] || s->out_q[v].fmt == QF_FP32)
+				continue;
+			qfmt_fake_quant(s->out_q[v].fmt, out[k]->data, out[k]->data,
+					tensor_numel(out[k]), s->out_q[v].p);
+		}
 	}
+	if (w->next && w->next->after_node)
+		return w->next->after_node(w->next->user, p, ni, out, n_out);
 	return OK;
 }
 
-enum status sim_hooks_new(const struct sim *s, int n, struct sim_hooks **out,
+enum status sim_hooks_new(const struct sim *s, int n, const bool *active,
+			  const struct plan_hooks *next, struct sim_hooks **out,
 			  struct plan_hooks **hooks, struct err *e)
 {
 	struct sim_hooks *h = calloc(1, sizeof *h);
@@ -544,6 +554,8 @@ enum status sim_hooks_new(const struct sim *s, int n, struct sim_hooks **out,
 	}
 	for (int i = 0; i < n; i++) {
 		h->w[i].s = s;
+		h->w[i].active = active;
+		h->w[i].next = next ? &next[i] : NULL;
 		h->hooks[i] = (struct plan_hooks){ .before_node = sim_before, .after_node = sim_after,
 						   .user = &h->w[i] };
 	}
@@ -570,7 +582,7 @@ enum status sim_run(const struct sim *s, struct runner *r, const struct tensor *
 {
 	struct sim_hooks *h;
 	struct plan_hooks *hooks;
-	enum status st = sim_hooks_new(s, runner_threads(r), &h, &hooks, e);
+	enum status st = sim_hooks_new(s, runner_threads(r), NULL, NULL, &h, &hooks, e);
 	if (st)
 		return st;
 	st = runner_run_hooked(r, inputs, outputs, hooks, e);

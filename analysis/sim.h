@@ -83,9 +83,13 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 			const struct policy *pol, struct err *e);
 void sim_fini(struct sim *s);
 
-/* Per-worker hook state for runner_run_hooked: an array of `n` hooks. */
+/* Per-worker hook state for runner_exec: an array of `n` hooks.  `active`
+ * (per node, or NULL = all) limits which nodes' quantization applies, so one
+ * prepared sim serves "only node k" and "all but node k" runs.  `next`
+ * (per worker, or NULL) are hooks chained after the sim's own. */
 struct sim_hooks;
-enum status sim_hooks_new(const struct sim *s, int n, struct sim_hooks **out,
+enum status sim_hooks_new(const struct sim *s, int n, const bool *active,
+			  const struct plan_hooks *next, struct sim_hooks **out,
 			  struct plan_hooks **hooks, struct err *e);
 void sim_hooks_free(struct sim_hooks *h);
 

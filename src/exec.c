@@ -232,6 +232,18 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 			p->vt[v].dtype = DT_FLOAT;
 		p->vt[v].shape = *s;
 		p->vt[v].nbytes = (size_t)numel * es;
+		const struct tensor *ci = opts && opts->const_inputs ? opts->const_inputs[i] : NULL;
+		if (ci) {
+			if (!shape_equal(&ci->shape, s) || (val->dtype != DT_UNDEFINED &&
+							    ci->dtype != val->dtype)) {
+				st = err_set(e, ERR_SHAPE, "constant input '%s' does not match its "
+					     "declared type or shape", val->name);
+				goto fail;
+			}
+			if ((st = tensor_copy(&p->vt[v], ci, e)))
+				goto fail;
+			p->folded[v] = 1;
+		}
 	}
 
 	/* pass 1: fold constants, prepare steps */
@@ -245,11 +257,13 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 				     n->name, n->op_type);
 			goto fail;
 		}
+		/* Shape and Size read only their input's shape, which is concrete here */
+		bool shape_only = n->op == OP_SHAPE || n->op == OP_SIZE;
 		bool all_const = true;
 		for (int k = 0; k < n->n_inputs; k++) {
 			int v = n->inputs[k];
 			inbuf[k] = v >= 0 ? &p->vt[v] : NULL;
-			if (v >= 0 && !plan_value_is_const(p, v))
+			if (v >= 0 && !plan_value_is_const(p, v) && !shape_only)
 				all_const = false;
 		}
 		for (int k = 0; k < n->n_outputs; k++) {
@@ -385,15 +399,19 @@ fail:
 enum status plan_run(struct plan *p, const struct tensor *inputs, const struct plan_hooks *hooks,
 		     struct err *e)
 {
-	return plan_run_subset(p, inputs, hooks, NULL, NULL, e);
+	return plan_run_subset(p, inputs, hooks, NULL, NULL, NULL, e);
 }
 
 /* Point bound values at caller storage; restore arena pointers afterwards. */
-static enum status bind_values(struct plan *p, const struct tensor *const *bound, bool set,
-			       struct err *e)
+static enum status bind_values(struct plan *p, const struct tensor *const *bound, const bool *run,
+			       bool set, struct err *e)
 {
 	for (int v = 0; v < p->g->n_values; v++) {
 		if (!bound[v] || plan_value_is_const(p, v))
+			continue;
+		/* a value computed in this run lives in the arena, never in the binding */
+		int pr = p->g->values[v].producer;
+		if (pr >= 0 && (!run || run[pr]))
 			continue;
 		if (!set) {
 			p->vt[v].data = p->offset[v] >= 0 ? p->arena + p->offset[v] : NULL;
@@ -407,14 +425,23 @@ static enum status bind_values(struct plan *p, const struct tensor *const *bound
 	return OK;
 }
 
+/* Hooks return a bare status; give it a message naming where the run stopped. */
+static enum status hook_fail(struct err *e, const struct node *n, enum status st)
+{
+	return err_set(e, st, "node '%s' (%s): %s", n->name, n->op_type, status_str(st));
+}
+
 enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			    const struct plan_hooks *hooks, const bool *run,
-			    const struct tensor *const *bound, struct err *e)
+			    const struct tensor *const *bound, const _Atomic bool *cancel,
+			    struct err *e)
 {
 	const struct graph *g = p->g;
 	for (int i = 0; i < g->n_inputs; i++) {
 		int v = g->inputs[i];
 		struct tensor *t = &p->vt[v];
+		if (p->folded[v])
+			continue; /* planned as a constant */
 		if (inputs[i].dtype != t->dtype || !shape_equal(&inputs[i].shape, &t->shape)) {
 			char b1[128], b2[128];
 			return err_set(e, ERR_SHAPE, "input '%s': got %s %s, planned for %s %s",
@@ -425,9 +452,9 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 		t->data = inputs[i].data;
 	}
 	if (bound) {
-		enum status bst = bind_values(p, bound, true, e);
+		enum status bst = bind_values(p, bound, run, true, e);
 		if (bst) {
-			bind_values(p, bound, false, e);
+			bind_values(p, bound, run, false, e);
 			return bst;
 		}
 	}
@@ -437,6 +464,10 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 		struct step_rt *rt = &p->steps[si];
 		if (run && !run[rt->node_index])
 			continue;
+		if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			result = err_set(e, ERR_CANCELLED, "cancelled");
+			break;
+		}
 		const struct node *n = &g->nodes[rt->node_index];
 		const struct tensor *const *in = rt->in;
 		enum status st;
@@ -444,7 +475,7 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			memcpy(subst, rt->in, (size_t)rt->n_in * sizeof *subst);
 			st = hooks->before_node(hooks->user, p, rt->node_index, subst, rt->n_in);
 			if (st) {
-				result = st;
+				result = hook_fail(e, n, st);
 				break;
 			}
 			in = subst;
@@ -457,7 +488,7 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 		if (hooks && hooks->after_node) {
 			st = hooks->after_node(hooks->user, p, rt->node_index, rt->out, rt->n_out);
 			if (st) {
-				result = st;
+				result = hook_fail(e, n, st);
 				break;
 			}
 		}
@@ -469,11 +500,27 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			int pr = g->values[v].producer;
 			if (bound[v] && pr >= 0 && run && !run[pr] && p->offset[v] >= 0)
 				memcpy(p->arena + p->offset[v], bound[v]->data, p->vt[v].nbytes);
+			/* restore happens below; the copy above lands in the arena slot */
 		}
 	}
 	if (bound)
-		bind_values(p, bound, false, e);
+		bind_values(p, bound, run, false, e);
 	return result;
+}
+
+enum status plan_rerun_node(struct plan *p, int node_index, const struct tensor *const *inputs,
+			    struct tensor *const *outputs, struct err *e)
+{
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		if (rt->node_index != node_index)
+			continue;
+		const struct node *n = &p->g->nodes[node_index];
+		enum status st = op_defs[n->op].run(&rt->s, inputs, rt->n_in, outputs, rt->n_out,
+						    p->scratch, e);
+		return st ? node_fail(e, n) : OK;
+	}
+	return err_set(e, ERR_INVALID, "node %d is not a step of this plan", node_index);
 }
 
 void plan_node_cost(const struct plan *p, int node_index, struct node_cost *c)
@@ -572,8 +619,7 @@ void runner_free(struct runner *r)
 struct run_job {
 	struct runner *r;
 	const struct plan_hooks *hooks; /* per worker, or NULL */
-	const bool *run;		/* subset of nodes, or NULL */
-	const struct tensor *const *bound; /* full-N bindings per value, or NULL */
+	const struct run_opts *o;
 	const struct tensor *inputs;
 	struct tensor *outputs;
 	int64_t n_rows, n_chunks;
@@ -590,20 +636,24 @@ static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct p
 	struct runner *r = j->r;
 	struct worker_plans *wp = &r->w[wi];
 	struct plan **slot = rows == r->batch ? &wp->full : &wp->tail;
-	if (*slot && (rows == r->batch || wp->tail_rows == rows)) {
+	const struct graph *g = r->g;
+	struct shape shapes[64];
+	if (g->n_inputs > 64)
+		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
+	bool same = *slot && (rows == r->batch || wp->tail_rows == rows);
+	for (int i = 0; i < g->n_inputs; i++) {
+		shapes[i] = j->inputs[i].shape;
+		shapes[i].dim[0] = rows;
+		/* a runner may be reused with inputs of another sample shape */
+		if (same && !shape_equal(&shapes[i], &plan_value(*slot, g->inputs[i])->shape))
+			same = false;
+	}
+	if (same) {
 		*out = *slot;
 		return OK;
 	}
 	plan_free(*slot);
 	*slot = NULL;
-	const struct graph *g = r->g;
-	struct shape shapes[64];
-	if (g->n_inputs > 64)
-		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
-	for (int i = 0; i < g->n_inputs; i++) {
-		shapes[i] = j->inputs[i].shape;
-		shapes[i].dim[0] = rows;
-	}
 	enum status st = plan_new(g, shapes, NULL, slot, e);
 	if (st)
 		return st;
@@ -636,7 +686,8 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 	p->row0 = row0;
 	const struct tensor **views = NULL;
 	struct tensor *vbuf = NULL;
-	if (j->bound) {
+	const struct tensor *const *bound = j->o ? j->o->bound : NULL;
+	if (bound) {
 		int nv = g->n_values;
 		views = calloc((size_t)nv + 1, sizeof *views);
 		vbuf = calloc((size_t)nv + 1, sizeof *vbuf);
@@ -646,7 +697,7 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 			return err_set(e, ERR_NOMEM, "out of memory");
 		}
 		for (int v = 0; v < nv; v++) {
-			const struct tensor *b = j->bound[v];
+			const struct tensor *b = bound[v];
 			if (!b || b->shape.rank < 1 || b->shape.dim[0] != j->n_rows)
 				continue;
 			size_t row_bytes = b->nbytes / (size_t)b->shape.dim[0];
@@ -658,7 +709,8 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 			views[v] = &vbuf[v];
 		}
 	}
-	st = plan_run_subset(p, in, j->hooks ? &j->hooks[wi] : NULL, j->run, views, e);
+	st = plan_run_subset(p, in, j->hooks ? &j->hooks[wi] : NULL, j->o ? j->o->run : NULL,
+			     views, j->o ? j->o->cancel : NULL, e);
 	free(views);
 	free(vbuf);
 	if (st)
@@ -673,6 +725,8 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 		size_t row_bytes = o->nbytes / (size_t)o->shape.dim[0];
 		memcpy((char *)o->data + (size_t)row0 * row_bytes, y->data, (size_t)rows * row_bytes);
 	}
+	if (j->o && j->o->chunk_done)
+		j->o->chunk_done(j->o->user, row0, rows, j->outputs);
 	return OK;
 }
 
@@ -687,7 +741,10 @@ static void *worker_main(void *arg)
 		long c = atomic_fetch_add(&j->next, 1);
 		if (c >= j->n_chunks)
 			break;
-		if (run_chunk(j, wi, c, &e)) {
+		enum status st = run_chunk(j, wi, c, &e);
+		if (st) {
+			if (!e.code)
+				e.code = st; /* keep the status even when no message was set */
 			pthread_mutex_lock(&j->err_lock);
 			if (!atomic_load(&j->failed))
 				j->err = e;
@@ -711,14 +768,14 @@ enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
 			      struct tensor *outputs, const struct plan_hooks *hooks,
 			      struct err *e)
 {
-	return runner_run_subset(r, inputs, outputs, hooks, NULL, NULL, e);
+	struct run_opts o = { .hooks = hooks };
+	return runner_exec(r, inputs, outputs, &o, e);
 }
 
-enum status runner_run_subset(struct runner *r, const struct tensor *inputs,
-			      struct tensor *outputs, const struct plan_hooks *hooks,
-			      const bool *run, const struct tensor *const *bound,
-			      struct err *e)
+enum status runner_exec(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
+			const struct run_opts *o, struct err *e)
 {
+	const struct plan_hooks *hooks = o ? o->hooks : NULL;
 	const struct graph *g = r->g;
 	enum status st;
 	if (g->n_inputs < 1)
@@ -734,8 +791,8 @@ enum status runner_run_subset(struct runner *r, const struct tensor *inputs,
 	}
 	if (n_rows < 1)
 		return err_set(e, ERR_SHAPE, "the inputs hold no samples");
-	struct run_job j = { .r = r, .hooks = hooks, .run = run, .bound = bound, .inputs = inputs,
-			     .outputs = outputs, .n_rows = n_rows };
+	struct run_job j = { .r = r, .hooks = hooks, .o = o, .inputs = inputs, .outputs = outputs,
+			     .n_rows = n_rows };
 	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);

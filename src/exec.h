@@ -47,6 +47,10 @@ struct plan_hooks {
 
 struct plan_opts {
 	const bool *keep; /* optional, n_values flags: keep these values alive after the run */
+	/* optional, one per graph input: a non-NULL entry makes that input a
+	 * constant with this data (it must match in_shapes), so shapes computed
+	 * from it are known at plan time.  plan_run then ignores that input. */
+	const struct tensor *const *const_inputs;
 };
 
 /* in_shapes[i] is the concrete shape of g->inputs[i]. */
@@ -67,7 +71,8 @@ enum status plan_run(struct plan *p, const struct tensor *inputs, const struct p
  * run means all nodes; NULL bound means none. */
 enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			    const struct plan_hooks *hooks, const bool *run,
-			    const struct tensor *const *bound, struct err *e);
+			    const struct tensor *const *bound, const _Atomic bool *cancel,
+			    struct err *e);
 /* First row (sample index) of the chunk a runner is running on this plan. */
 int64_t plan_row0(const struct plan *p);
 
@@ -108,14 +113,29 @@ enum status runner_run_hooked(struct runner *r, const struct tensor *inputs,
 			      struct err *e);
 int runner_threads(const struct runner *r);
 
-/* Partial run over all samples: run[node] selects the nodes to execute;
- * bound[value] (full tensors with leading dimension N, or NULL) supply the
- * values the running nodes read but do not compute, sliced per chunk.
- * Outputs are produced as with runner_run (bound outputs are copied). */
-enum status runner_run_subset(struct runner *r, const struct tensor *inputs,
-			      struct tensor *outputs, const struct plan_hooks *hooks,
-			      const bool *run, const struct tensor *const *bound,
-			      struct err *e);
+/* Everything a run can be asked for besides inputs and outputs. */
+struct run_opts {
+	const struct plan_hooks *hooks;	   /* per worker (n_threads entries), or NULL */
+	const bool *run;		   /* nodes to execute (partial run), or NULL = all */
+	const struct tensor *const *bound; /* per value: full tensors (leading dim N)
+					      supplying what running nodes read but do
+					      not compute; sliced per chunk.  Or NULL. */
+	/* Called by a worker after it stored rows [row0, row0 + rows) of every
+	 * output; calls may come from several threads at once. */
+	void (*chunk_done)(void *user, int64_t row0, int64_t rows, const struct tensor *outputs);
+	void *user;
+	/* Polled between nodes: when set, the run stops with ERR_CANCELLED. */
+	const _Atomic bool *cancel;
+};
+enum status runner_exec(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
+			const struct run_opts *o, struct err *e);
+
+/* Run node `node_index` of a planned graph once more on other inputs, writing
+ * into `outputs` (tensors of the planned shapes, caller storage).  For
+ * measuring a node in isolation from inside a hook: uses the plan's scratch,
+ * so call it only between steps (i.e. from a hook). */
+enum status plan_rerun_node(struct plan *p, int node_index, const struct tensor *const *inputs,
+			    struct tensor *const *outputs, struct err *e);
 
 /* Set the process-wide BLAS thread count (wraps openblas_set_num_threads). */
 void exec_set_blas_threads(int n);

@@ -415,12 +415,30 @@ enum status graph_finalize(struct graph *g, struct err *e)
 	}
 #undef HEAP_PUSH
 	if (no < nn) {
-		for (int ni = 0; ni < nn; ni++)
-			if (indeg[ni] > 0) {
-				st = err_set(e, ERR_GRAPH, "node '%s' (%s): the graph has a cycle through this node",
-					     g->nodes[ni].name, g->nodes[ni].op_type);
-				goto done;
+		/* The unsorted nodes are the cycles plus everything downstream of them.
+		 * Each has an unsorted producer among its inputs, so walking from one
+		 * to such a producer must revisit a node: that one is on a cycle.
+		 * The heap is empty now; it serves as the visited flags. */
+		memset(heap, 0, ((size_t)nn + 1) * sizeof *heap);
+		int cur = 0;
+		while (indeg[cur] == 0)
+			cur++;
+		while (!heap[cur]) {
+			heap[cur] = 1;
+			const struct node *n = &g->nodes[cur];
+			for (int k = 0; k < n->n_inputs; k++) {
+				int v = n->inputs[k];
+				if (v < 0 || g->values[v].kind != VAL_INTERMEDIATE)
+					continue;
+				if (indeg[g->values[v].producer] > 0) {
+					cur = g->values[v].producer;
+					break;
+				}
 			}
+		}
+		st = err_set(e, ERR_GRAPH, "node '%s' (%s): the graph has a cycle through this node",
+			     g->nodes[cur].name, g->nodes[cur].op_type);
+		goto done;
 	}
 	sorted = malloc(((size_t)nn + 1) * sizeof *sorted);
 	if (!sorted) {

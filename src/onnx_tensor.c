@@ -107,7 +107,8 @@ enum status onnx_load_tensor_file(const char *path, struct tensor *out, struct e
 			tensor_fini(out);
 			goto done;
 		}
-		memcpy(out->data, tp->raw_data.data, out->nbytes);
+		if (out->nbytes)
+			memcpy(out->data, tp->raw_data.data, out->nbytes);
 	} else {
 		st = fill_typed(out, tp, tensor_numel(out), e);
 		if (st)

@@ -15,13 +15,13 @@
  *    magic number 1.5 * 2^23: (v + M) - M rounds in the default rounding mode
  *    and is exact for |v| < 2^22 (the clamp guarantees |v| <= 65535), and
  *    y = r * s, which equals ONNX's (q - z) * s because z is an integer.
- *  - fp16 / bf16 / fp8 (normal range): add to the float's bit pattern half
- *    an ulp of the target minus one plus the target's lowest kept mantissa
- *    bit, and clear the dropped bits: round to nearest, ties to even, with
- *    the carry walking into the exponent where needed.  Results below the
- *    target's smallest normal are rounded in float arithmetic instead:
- *    (a + C) - C with C chosen so that ulp(C) is the target's subnormal step.
- *    Overflow, infinity and NaN are selected at the end.
+ *  - fp16 / fp8: round |v| in float arithmetic as (|v| + C) - C, where C is
+ *    a power of two built from |v|'s exponent whose ulp is the target's ulp
+ *    there (at least the target's subnormal step): round to nearest even,
+ *    subnormals included, in five vector instructions; overflow, infinity
+ *    and NaN are selected at the end (see round_to_format).
+ *  - bf16: add 0x7fff plus the lowest kept bit to the bit pattern and clear
+ *    the low 16 bits: nearest even, the carry walking into the exponent.
  *
  * The scalar encoders (float_to_half in tensor.c, float_to_fp8e4m3 and
  * float_to_fp8e5m2 here) are written in the ordinary, branchy way; the unit
@@ -34,6 +34,17 @@
  * the largest finite value (and an infinite input) becomes +-max with
  * saturate, otherwise NaN (E4M3FN) or +-inf (E5M2).  NaN stays NaN.
  */
+/*
+ * gcc sinks the float arithmetic of the subnormal path into the branch that
+ * uses it and then, under -ftrapping-math (its default), refuses to turn the
+ * branch back into a select, so the fp16 and fp8 loops would not vectorise.
+ * qlens never reads floating-point exception flags, so traps are irrelevant
+ * here; results do not change (no reassociation, no contraction).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "qformat.h"
 
 #include <float.h>
@@ -218,25 +229,44 @@ static inline float fq_int(float x, float s, float lo, float hi)
 	return round_magic(v) * s;
 }
 
+/*
+ * Round |v| (bits a, not NaN) to a float format with mbits mantissa bits, to
+ * nearest even, in float arithmetic: C = 2^(e + 23 - mbits), e the exponent
+ * of |v|, has an ulp equal to the target's ulp at |v|, and |v| < 2^(e+1) keeps
+ * |v| + C in C's binade, so (|v| + C) - C is |v| rounded at that ulp (C is an
+ * even multiple of it, so ties go to the even target mantissa) and the
+ * subtraction is exact.  Clamping C from below at c_min (ulp = the subnormal
+ * step) gives the subnormal rounding; capping e at e_cap (a binade entirely
+ * beyond the format's largest value) keeps C finite for huge |v|, whose result
+ * then stays beyond the largest value and is handled by the caller.
+ */
+static inline float round_to_format(int32_t a, int mbits, int32_t c_min, int32_t e_cap)
+{
+	int32_t e = a & 0x7f800000;
+	e = e < e_cap ? e : e_cap;
+	int32_t c = e + ((23 - mbits) << 23);
+	c = c > c_min ? c : c_min;
+	float cf = u2f((uint32_t)c);
+	return (u2f((uint32_t)a) + cf) - cf;
+}
+
 static inline float fq_fp16(float x)
 {
 	uint32_t u = f2u(x);
 	uint32_t sign = u & 0x80000000u;
 	int32_t a = (int32_t)(u ^ sign);
-	/* normal half: keep 10 mantissa bits, nearest even */
-	int32_t r = (int32_t)(((uint32_t)a + 0xfffu + (((uint32_t)a >> 13) & 1u)) & 0xffffe000u);
-	/* below 2^-14: multiples of 2^-24, and ulp(0.5f) is 2^-24 */
-	float fa = u2f((uint32_t)a);
-	int32_t sub = (int32_t)f2u((fa + 0.5f) - 0.5f);
-	r = a < 0x38800000 ? sub : r;
-	r = a >= 0x477ff000 ? 0x7f800000 : r; /* rounds to >= 65520: inf */
+	/* 10 bits; subnormal step 2^-24 = ulp(0.5); binades from 2^16 overflow */
+	float r = round_to_format(a, 10, 0x3f000000, 0x47800000);
+	uint32_t rb = r > 65504.0f ? 0x7f800000u : f2u(r);
 	/* NaN as float_to_half + half_to_float leave it: quiet, top 10 payload bits */
-	r = a > 0x7f800000 ? (int32_t)(0x7fc00000u | ((uint32_t)a & 0x007fe000u)) : r;
-	return u2f((uint32_t)r | sign);
+	rb = a > 0x7f800000 ? 0x7fc00000u | ((uint32_t)a & 0x007fe000u) : rb;
+	return u2f(rb | sign);
 }
 
 static inline float fq_bf16(float x)
 {
+	/* bf16 keeps fp32's exponent range: round the low 16 bits away in place,
+	 * the carry walking into the exponent (up to infinity) as it must */
 	uint32_t u = f2u(x);
 	uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
 	int32_t a = (int32_t)(u & 0x7fffffffu);
@@ -244,31 +274,23 @@ static inline float fq_bf16(float x)
 	return u2f(a > 0x7f800000 ? ((u & 0xffff0000u) | 0x00400000u) : r);
 }
 
-/*
- * Float8 fake-quant, saturating: mbits mantissa bits, min_normal and max_bits
- * the bit patterns of the smallest normal and the largest finite value,
- * sub_magic a float whose ulp is the subnormal step.
- */
-static inline float fq_fp8(float x, float s, int mbits, int32_t min_normal, float sub_magic,
-			   int32_t max_bits)
+/* Float8 fake-quant with saturate=1: see round_to_format for the arguments. */
+static inline float fq_fp8(float x, float s, int mbits, int32_t c_min, int32_t e_cap, float max)
 {
 	float v = x / s;
 	uint32_t u = f2u(v);
 	uint32_t sign = u & 0x80000000u;
 	int32_t a = (int32_t)(u ^ sign);
-	const int sh = 23 - mbits;
-	uint32_t half = (1u << (sh - 1)) - 1u;
-	int32_t r = (int32_t)(((uint32_t)a + half + (((uint32_t)a >> sh) & 1u)) & ~((1u << sh) - 1u));
-	float fa = u2f((uint32_t)a);
-	int32_t sub = (int32_t)f2u((fa + sub_magic) - sub_magic);
-	r = a < min_normal ? sub : r;
-	r = r > max_bits ? max_bits : r; /* saturate=1, infinity included */
-	r = a > 0x7f800000 ? 0x7fc00000 : r;
-	return u2f((uint32_t)r | sign) * s;
+	float r = round_to_format(a, mbits, c_min, e_cap);
+	r = r < max ? r : max; /* saturate, infinity included */
+	uint32_t rb = a > 0x7f800000 ? 0x7fc00000u : f2u(r);
+	return u2f(rb | sign) * s;
 }
 
-#define E4M3_ARGS 3, 0x3c800000, 0x1p14f, 0x43e00000  /* 2^-6, step 2^-9, 448 */
-#define E5M2_ARGS 2, 0x38800000, 0x1p7f, 0x47600000   /* 2^-14, step 2^-16, 57344 */
+/* E4M3FN: step 2^-9 = ulp(2^14), binades from 2^9 are beyond 448.
+ * E5M2: step 2^-16 = ulp(2^7), binades from 2^16 are beyond 57344. */
+#define E4M3_ARGS 3, 0x46800000, 0x44000000, 448.0f
+#define E5M2_ARGS 2, 0x43000000, 0x47800000, 57344.0f
 
 static inline float fq_one(enum qfmt f, float x, struct qparams p)
 {
@@ -314,34 +336,67 @@ static inline float fq_one(enum qfmt f, float x, struct qparams p)
 		}                                                                            \
 	} while (0)
 
+/*
+ * On x86-64 with GNU ifuncs, each loop is also compiled for AVX2 and picked at
+ * load time: the bit-manipulating fp16/fp8 kernels are compute-bound at SSE2
+ * width.  Same C, same IEEE operations, so the bits do not change.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__)
+#define QF_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define QF_CLONES
+#endif
+
+static QF_CLONES void run_int(const float *x, float *y, int64_t n, float s, float lo, float hi)
+{
+	FQ_LOOP_(fq_int(xi, s, lo, hi));
+}
+
+static QF_CLONES void run_fp16(const float *x, float *y, int64_t n)
+{
+	FQ_LOOP_(fq_fp16(xi));
+}
+
+static QF_CLONES void run_bf16(const float *x, float *y, int64_t n)
+{
+	FQ_LOOP_(fq_bf16(xi));
+}
+
+static QF_CLONES void run_e4m3(const float *x, float *y, int64_t n, float s)
+{
+	FQ_LOOP_(fq_fp8(xi, s, E4M3_ARGS));
+}
+
+static QF_CLONES void run_e5m2(const float *x, float *y, int64_t n, float s)
+{
+	FQ_LOOP_(fq_fp8(xi, s, E5M2_ARGS));
+}
+
 void qfmt_fake_quant(enum qfmt f, const float *x, float *y, int64_t n, struct qparams p)
 {
 	if (n <= 0 || (unsigned)f >= QF_COUNT)
 		return;
-	const float s = p.scale;
 	switch (f) {
 	case QF_FP32:
 		if (x != y)
 			memmove(y, x, (size_t)n * sizeof *y);
 		return;
 	case QF_FP16:
-		FQ_LOOP_(fq_fp16(xi));
+		run_fp16(x, y, n);
 		return;
 	case QF_BF16:
-		FQ_LOOP_(fq_bf16(xi));
+		run_bf16(x, y, n);
 		return;
 	case QF_FP8E4M3:
-		FQ_LOOP_(fq_fp8(xi, s, E4M3_ARGS));
+		run_e4m3(x, y, n, p.scale);
 		return;
 	case QF_FP8E5M2:
-		FQ_LOOP_(fq_fp8(xi, s, E5M2_ARGS));
+		run_e5m2(x, y, n, p.scale);
 		return;
-	default: {
-		const float lo = (float)(qfmt_table[f].qmin - p.zero_point);
-		const float hi = (float)(qfmt_table[f].qmax - p.zero_point);
-		FQ_LOOP_(fq_int(xi, s, lo, hi));
+	default:
+		run_int(x, y, n, p.scale, (float)(qfmt_table[f].qmin - p.zero_point),
+			(float)(qfmt_table[f].qmax - p.zero_point));
 		return;
-	}
 	}
 }
 

@@ -21,7 +21,7 @@ struct command {
 static const struct command commands[] = {
 	{ "inspect", cmd_inspect, "list nodes with shapes, parameters, MACs, quantizability" },
 	{ "run", cmd_run, "run a model in FP32 on .npy inputs and write .npy outputs" },
-	/* EVAL */ //{ "eval", cmd_eval, "measure one quantization policy against FP32 (delta with 95% CI)" },
+	{ "eval", cmd_eval, "measure one quantization policy against FP32 (delta with 95% CI)" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -179,7 +179,8 @@ static enum status cast_run(const struct tensor *x, struct tensor *y, struct err
 	enum dtype from = x->dtype, to = y->dtype;
 	int64_t n = tensor_numel(x);
 	if (from == to) {
-		memcpy(y->data, x->data, x->nbytes);
+		if (x->nbytes) /* data may be NULL when empty */
+			memcpy(y->data, x->data, x->nbytes);
 		return OK;
 	}
 	cv_fn f = cv_native(from, to);

@@ -162,7 +162,7 @@ enum status op_split_prepare(struct step *s, const struct tensor *const *in, int
 			goto done;
 		}
 		memcpy(sizes, attr, (size_t)n * sizeof *sizes);
-	} else if (input_form && n_in >= 2 && in[1]) {
+	} else if (input_form && n_in >= 2 && in[1] && !(in[1]->data && tensor_numel(in[1]) == 0)) {
 		if (in[1]->data && tensor_numel(in[1]) != n_out) {
 			st = err_set(e, ERR_INVALID, "split has %" PRId64 " entries for %d outputs",
 				     tensor_numel(in[1]), n_out);

@@ -74,10 +74,13 @@ enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int 
 
 	int64_t n = x->shape.dim[0], c = x->shape.dim[1];
 	int64_t m = wt->shape.dim[0], cw = wt->shape.dim[1];
-	if (c != cw * group)
+	int64_t want_c;
+	if (__builtin_mul_overflow(cw, group, &want_c))
+		return err_set(e, ERR_SHAPE, "input has %lld channels but weight expects %lld x "
+			       "group %lld", (long long)c, (long long)cw, (long long)group);
+	if (c != want_c)
 		return err_set(e, ERR_SHAPE, "input has %lld channels but weight expects %lld "
-			       "(group %lld)", (long long)c, (long long)(cw * group),
-			       (long long)group);
+			       "(group %lld)", (long long)c, (long long)want_c, (long long)group);
 	if (cw < 1)
 		return err_set(e, ERR_SHAPE, "weight has %lld input channels, expected at least 1",
 			       (long long)cw);
@@ -123,6 +126,9 @@ enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int 
 	out[0]->shape.dim[1] = m;
 	for (int i = 0; i < w.nsp; i++)
 		out[0]->shape.dim[2 + i] = w.out[i];
+	int64_t numel;
+	if ((st = shape_numel_checked(&out[0]->shape, sizeof(float), &numel, e)))
+		return st;
 
 	const struct nn_window *w3 = &p->w;
 	p->pointwise = p->kk == 1;
@@ -159,20 +165,26 @@ enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int 
  * im2col for samples x[0..nbk) (sample stride xstride), channels 0..cg: row (c, kd, kh, kw) of
  * col (row stride ldc) holds, for each sample j at columns j*osp.., the input value under that
  * kernel tap for every output pixel, 0 in the padding.
+ *
+ * The common "same" stride-1 case (output rows as wide as input rows) copies each tap's whole
+ * block of valid rows with one memcpy - it is the input plane shifted by a constant - and then
+ * zeroes the few columns that wrapped around from the neighbouring row.  Other cases go row by
+ * row.
  */
 static void im2col(const float *restrict x, int64_t xstride, int64_t nbk, int64_t cg,
 		   const struct nn_window *w, float *restrict col, int64_t ldc)
 {
 	const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
 	const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
-	const int64_t isp = D * H * W, osp = OD * OH * OW, sw = w->stride[2];
+	const int64_t isp = D * H * W, osp = OD * OH * OW, sw = w->stride[2], sh = w->stride[1];
+	const bool shifted = sw == 1 && sh == 1 && OW == W;
 	float *row = col;
 	for (int64_t c = 0; c < cg; c++)
 	for (int64_t kd = 0; kd < w->k[0]; kd++)
 	for (int64_t kh = 0; kh < w->k[1]; kh++)
 	for (int64_t kw = 0; kw < w->k[2]; kw++, row += ldc) {
 		/* Output columns [lo, hi) read inside the row; the rest is padding. */
-		int64_t off = kw * w->dil[2] - w->pad0[2];
+		const int64_t off = kw * w->dil[2] - w->pad0[2];
 		int64_t lo = off < 0 ? nn_ceildiv(-off, sw) : 0;
 		int64_t hi = nn_ceildiv(W - off, sw);
 		if (hi > OW)
@@ -181,33 +193,67 @@ static void im2col(const float *restrict x, int64_t xstride, int64_t nbk, int64_
 			lo = OW;
 		if (hi < lo)
 			hi = lo;
+		/* Output rows [rlo, rhi) read inside the plane (stride-1 rows only). */
+		const int64_t hoff = kh * w->dil[1] - w->pad0[1];
+		int64_t rlo = hoff < 0 ? -hoff : 0, rhi = H - hoff;
+		if (rlo > OH)
+			rlo = OH;
+		if (rhi > OH)
+			rhi = OH;
+		if (rhi < rlo)
+			rhi = rlo;
 		for (int64_t j = 0; j < nbk; j++) {
 			const float *xc = x + j * xstride + c * isp;
 			float *dst = row + j * osp;
-			for (int64_t od = 0; od < OD; od++) {
+			for (int64_t od = 0; od < OD; od++, dst += OH * OW) {
 				int64_t id = od * w->stride[0] - w->pad0[0] + kd * w->dil[0];
 				if (id < 0 || id >= D) {
 					memset(dst, 0, (size_t)(OH * OW) * sizeof(float));
-					dst += OH * OW;
 					continue;
 				}
-				for (int64_t oh = 0; oh < OH; oh++, dst += OW) {
-					int64_t ih = oh * w->stride[1] - w->pad0[1] + kh * w->dil[1];
+				const float *plane = xc + id * H * W;
+				if (shifted) {
+					/* dst[q] = plane[q + delta] for q in [q0, q1), clamped to the
+					 * plane; then the wrapped columns are zeroed */
+					const int64_t delta = hoff * W + off;
+					const int64_t q0 = rlo * OW, q1 = rhi * OW;
+					int64_t qa = q0 > -delta ? q0 : -delta;
+					int64_t qb = q1 < H * W - delta ? q1 : H * W - delta;
+					if (qb < qa)
+						qb = qa = q0;
+					memset(dst, 0, (size_t)qa * sizeof(float));
+					memcpy(dst + qa, plane + qa + delta,
+					       (size_t)(qb - qa) * sizeof(float));
+					memset(dst + qb, 0, (size_t)(OH * OW - qb) * sizeof(float));
+					if (lo > 0 || hi < OW)
+						for (int64_t oh = rlo; oh < rhi; oh++) {
+							float *d = dst + oh * OW;
+							for (int64_t ow = 0; ow < lo; ow++)
+								d[ow] = 0.0f;
+							for (int64_t ow = hi; ow < OW; ow++)
+								d[ow] = 0.0f;
+						}
+					continue;
+				}
+				float *restrict dr = dst;
+				for (int64_t oh = 0; oh < OH; oh++, dr += OW) {
+					int64_t ih = oh * sh + hoff;
 					if (ih < 0 || ih >= H) {
-						memset(dst, 0, (size_t)OW * sizeof(float));
+						for (int64_t ow = 0; ow < OW; ow++)
+							dr[ow] = 0.0f;
 						continue;
 					}
-					const float *src = xc + (id * H + ih) * W;
+					const float *restrict src = plane + ih * W;
 					for (int64_t ow = 0; ow < lo; ow++)
-						dst[ow] = 0.0f;
+						dr[ow] = 0.0f;
 					if (sw == 1)
-						memcpy(dst + lo, src + lo + off,
-						       (size_t)(hi - lo) * sizeof(float));
+						for (int64_t ow = lo; ow < hi; ow++)
+							dr[ow] = src[ow + off];
 					else
 						for (int64_t ow = lo; ow < hi; ow++)
-							dst[ow] = src[ow * sw + off];
+							dr[ow] = src[ow * sw + off];
 					for (int64_t ow = hi; ow < OW; ow++)
-						dst[ow] = 0.0f;
+						dr[ow] = 0.0f;
 				}
 			}
 		}
@@ -232,22 +278,24 @@ static void conv_gemm(const struct conv_params *p, const float *x, const float *
 				ldb = cols;
 			}
 			float *ym = y + (n0 * p->m + g * p->mg) * osp;
-			float *cm = nbk == 1 ? ym : tmp;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p->mg,
-				    (int)cols, (int)p->kdim, 1.0f, wt + g * p->mg * p->kdim,
-				    (int)p->kdim, bm, (int)ldb, 0.0f, cm, (int)cols);
 			const float *bg = bias ? bias + g * p->mg : NULL;
-			if (nbk == 1) {
-				if (!bg)
-					continue;
+			float beta = 0.0f;
+			if (nbk == 1 && bg) {
+				/* start from the bias: sgemm with beta 1 skips its zeroing pass */
 				for (int64_t mm = 0; mm < p->mg; mm++) {
 					float *restrict yr = ym + mm * osp;
 					const float bv = bg[mm];
 					for (int64_t i = 0; i < osp; i++)
-						yr[i] += bv;
+						yr[i] = bv;
 				}
-				continue;
+				beta = 1.0f;
 			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p->mg,
+				    (int)cols, (int)p->kdim, 1.0f, wt + g * p->mg * p->kdim,
+				    (int)p->kdim, bm, (int)ldb, beta, nbk == 1 ? ym : tmp,
+				    (int)cols);
+			if (nbk == 1)
+				continue;
 			for (int64_t j = 0; j < nbk; j++)
 				for (int64_t mm = 0; mm < p->mg; mm++) {
 					float *restrict yr = ym + (j * p->m + mm) * osp;
@@ -333,7 +381,8 @@ static void conv_depthwise(const struct conv_params *p, const float *x, const fl
 						continue;
 					}
 					memset(pr, 0, (size_t)lo * sizeof(float));
-					memcpy(pr + lo, xp + ih * W, (size_t)(hi - lo) * sizeof(float));
+					memcpy(pr + lo, xp + ih * W,
+					       (size_t)(hi - lo) * sizeof(float));
 					memset(pr + hi, 0, (size_t)(PW - hi) * sizeof(float));
 				}
 				src = scratch;

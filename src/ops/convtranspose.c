@@ -3,11 +3,11 @@
  * dilations, output_padding, output_shape, auto_pad.
  *
  * A transposed convolution scatters each input pixel, weighted by the kernel, onto the output.
- * Per sample and group that is one GEMM and one col2im: col [Mg*kD*kH*kW, P_in] = W_g^T
- * [Mg*k, Cg]^T... more precisely W_g is stored [Cg, Mg*k] so col = W_g^T * X_g with X_g the
- * group's [Cg, P_in] input; row (m, kd, kh, kw) of col then holds what every input pixel
- * contributes through that tap, and col2im adds it at output position
- * i * stride - pad_begin + k * dilation when that lies inside the output.
+ * Per sample and group that is one GEMM and one col2im.  The group's weights are stored
+ * [Cg, Mg*kD*kH*kW] and its input is [Cg, P] (P input pixels), so col = W_g^T * X_g is
+ * [Mg*kD*kH*kW, P]: row (m, kd, kh, kw) holds what every input pixel contributes through that
+ * tap.  col2im adds it at output position i * stride - pad_begin + k * dilation when that lies
+ * inside the output (pads can be negative here, see below).  The output starts as the bias.
  *
  * Output size, per the ONNX docs: stride * (in - 1) + output_padding + (k - 1) * dilation + 1
  * - pad_begin - pad_end.  When output_shape is given (or auto_pad is SAME_*, which asks for
@@ -84,7 +84,10 @@ enum status op_convtranspose_prepare(struct step *s, const struct tensor *const 
 	if (mg < 1)
 		return err_set(e, ERR_SHAPE, "weight has %lld output channels per group, expected "
 			       "at least 1", (long long)mg);
-	int64_t m = mg * group;
+	int64_t m;
+	if (__builtin_mul_overflow(mg, group, &m) || m > TENSOR_MAX_BYTES)
+		return err_set(e, ERR_LIMIT, "%lld output channels per group x group %lld is too "
+			       "large", (long long)mg, (long long)group);
 	if (b && (b->shape.rank != 1 || b->shape.dim[0] != m)) {
 		char buf[96];
 		return err_set(e, ERR_SHAPE, "bias has shape %s, expected [%lld]",
@@ -93,8 +96,12 @@ enum status op_convtranspose_prepare(struct step *s, const struct tensor *const 
 
 	struct nn_window w = { .nsp = rank - 2 };
 	int ns = w.nsp;
-	for (int i = 0; i < ns; i++)
+	for (int i = 0; i < ns; i++) {
 		w.in[i] = x->shape.dim[2 + i];
+		if (w.in[i] < 1)
+			return err_set(e, ERR_SHAPE, "input spatial dim %d is %lld, expected >= 1",
+				       i, (long long)w.in[i]);
+	}
 	if ((st = nn_window_read(s->node, &w, &wt->shape.dim[2], e)))
 		return st;
 	int64_t opad[NN_MAX_SP], oshape[NN_MAX_SP];
@@ -103,9 +110,12 @@ enum status op_convtranspose_prepare(struct step *s, const struct tensor *const 
 	    (st = convt_ints(s->node, "output_shape", ns, true, 0, oshape, &have_oshape, e)))
 		return st;
 	for (int i = 0; i < ns; i++) {
-		if (opad[i] < 0)
-			return err_set(e, ERR_INVALID, "output_padding[%d] is %lld, must be >= 0", i,
+		if (opad[i] < 0 || opad[i] > NN_ATTR_MAX)
+			return err_set(e, ERR_INVALID, "output_padding[%d] is %lld, out of range", i,
 				       (long long)opad[i]);
+		if (have_oshape && (oshape[i] < 1 || oshape[i] > TENSOR_MAX_BYTES))
+			return err_set(e, ERR_INVALID, "output_shape[%d] is %lld, out of range", i,
+				       (long long)oshape[i]);
 		int64_t ek = (w.k[i] - 1) * w.dil[i] + 1;
 		int64_t natural = w.stride[i] * (w.in[i] - 1) + opad[i] + ek;
 		bool same = w.autopad == NN_PAD_SAME_UPPER || w.autopad == NN_PAD_SAME_LOWER;
@@ -188,13 +198,13 @@ static void col2im(const float *restrict col, const struct convt_params *p, floa
 					if (oh < 0 || oh >= OH)
 						continue;
 					const float *restrict src = row + (id * H + ih) * W;
-					float *restrict dst = yp + (od * OH + oh) * OW + off;
+					float *restrict dst = yp + (od * OH + oh) * OW;
 					if (sw == 1)
 						for (int64_t iw = lo; iw < hi; iw++)
-							dst[iw] += src[iw];
+							dst[iw + off] += src[iw];
 					else
 						for (int64_t iw = lo; iw < hi; iw++)
-							dst[iw * sw] += src[iw];
+							dst[iw * sw + off] += src[iw];
 				}
 			}
 		}

@@ -21,6 +21,8 @@
  * tensor of the final output shape; steps alternate between the output and a
  * scratch buffer so that the last one lands in the output.
  *
+ * BitShift runs on the unsigned types; a shift by the bit width or more gives 0.
+ *
  * Opset < 7 Add/Sub/Mul/Div (and the v1 comparisons) broadcast B into A "at axis"
  * when the `axis` attribute is given; that is handled by padding B's shape with
  * trailing ones, after which numpy broadcasting gives the same result.
@@ -71,15 +73,33 @@ typedef void (*bin_fn)(const void *a, int64_t sa, const void *b, int64_t sb, voi
 
 /* --- expressions -------------------------------------------------------- */
 
+/* Branch-free selects: gcc (under its default -ftrapping-math) will not if-convert some
+ * float ternaries, which keeps the loop scalar; integer masks always vectorise. */
+static inline float sel_f32(int c, float a, float b)
+{
+	union { float f; uint32_t u; } ua = { a }, ub = { b }, r;
+	uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
+	r.u = (ua.u & m) | (ub.u & ~m);
+	return r.f;
+}
+
+static inline double sel_f64(int c, double a, double b)
+{
+	union { double f; uint64_t u; } ua = { a }, ub = { b }, r;
+	uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
+	r.u = (ua.u & m) | (ub.u & ~m);
+	return r.f;
+}
+
 /* Floating point (float, double, and float16/bfloat16 after widening). */
 #define F_ADD(a, b) ((a) + (b))
 #define F_SUB(a, b) ((a) - (b))
 #define F_MUL(a, b) ((a) * (b))
 #define F_DIV(a, b) ((a) / (b))
-/* NaN-propagating, like numpy's maximum/minimum */
-#define F_MAX(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
-#define F_MIN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
-#define F_PRELU(a, b) ((a) < 0 ? (a) * (b) : (a))
+/* NaN-propagating, like numpy's maximum/minimum; SEL is sel_f32 or sel_f64 */
+#define F_MAX(SEL, a, b) SEL(((a) > (b)) | ((a) != (a)), (a), (b))
+#define F_MIN(SEL, a, b) SEL(((a) < (b)) | ((a) != (a)), (a), (b))
+#define F_PRELU(SEL, a, b) SEL((a) < 0, (a) * (b), (a))
 
 /* Integers; U is an unsigned type at least as wide as int, so arithmetic wraps. */
 #define I_ADD(T, U) ((T)((U)x + (U)v))
@@ -132,9 +152,9 @@ HALF_TYPES(HALF_HELPERS, 0)
 	BIN_KERNEL(sub_##sfx, T, T, T, F_SUB(x, v))                                               \
 	BIN_KERNEL(mul_##sfx, T, T, T, F_MUL(x, v))                                               \
 	BIN_KERNEL(div_##sfx, T, T, T, F_DIV(x, v))                                               \
-	BIN_KERNEL(max_##sfx, T, T, T, F_MAX(x, v))                                               \
-	BIN_KERNEL(min_##sfx, T, T, T, F_MIN(x, v))                                               \
-	BIN_KERNEL(prelu_##sfx, T, T, T, F_PRELU(x, v))                                           \
+	BIN_KERNEL(max_##sfx, T, T, T, F_MAX(sel_##sfx, x, v))                                    \
+	BIN_KERNEL(min_##sfx, T, T, T, F_MIN(sel_##sfx, x, v))                                    \
+	BIN_KERNEL(prelu_##sfx, T, T, T, F_PRELU(sel_##sfx, x, v))                                \
 	BIN_KERNEL(eq_##sfx, T, T, uint8_t, x == v)                                               \
 	BIN_KERNEL(gt_##sfx, T, T, uint8_t, x > v)                                                \
 	BIN_KERNEL(lt_##sfx, T, T, uint8_t, x < v)                                                \
@@ -151,7 +171,7 @@ BIN_KERNEL(fmod_f64, double, double, double, fmod(x, v))
 	BIN_KERNEL(div_##sfx, T, T, T, sfx##_st(F_DIV(sfx##_ld(x), sfx##_ld(v))))                 \
 	BIN_KERNEL(max_##sfx, T, T, T, (sfx##_ld(x) > sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v) \
 	BIN_KERNEL(min_##sfx, T, T, T, (sfx##_ld(x) < sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v) \
-	BIN_KERNEL(prelu_##sfx, T, T, T, sfx##_st(F_PRELU(sfx##_ld(x), sfx##_ld(v))))             \
+	BIN_KERNEL(prelu_##sfx, T, T, T, sfx##_st(F_PRELU(sel_f32, sfx##_ld(x), sfx##_ld(v))))    \
 	BIN_KERNEL(fmod_##sfx, T, T, T, sfx##_st(fmodf(sfx##_ld(x), sfx##_ld(v))))                \
 	BIN_KERNEL(eq_##sfx, T, T, uint8_t, sfx##_ld(x) == sfx##_ld(v))                           \
 	BIN_KERNEL(gt_##sfx, T, T, uint8_t, sfx##_ld(x) > sfx##_ld(v))                            \
@@ -182,6 +202,12 @@ SINT_TYPES(GEN_INT, I_SDIV, I_SMOD, I_SFMOD)
 UINT_TYPES(GEN_INT, I_UDIV, I_UMOD, I_UMOD)
 #pragma GCC diagnostic pop
 
+/* BitShift on unsigned types; shifting by the width or more gives 0 */
+#define GEN_SHIFT(dt, T, U, sfx, unused)                                                          \
+	BIN_KERNEL(shl_##sfx, T, T, T, v >= sizeof(T) * 8 ? (T)0 : (T)((U)x << v))                \
+	BIN_KERNEL(shr_##sfx, T, T, T, v >= sizeof(T) * 8 ? (T)0 : (T)(x >> v))
+UINT_TYPES(GEN_SHIFT, 0)
+
 /* bool */
 BIN_KERNEL(eq_b, uint8_t, uint8_t, uint8_t, (x != 0) == (v != 0))
 BIN_KERNEL(and_b, uint8_t, uint8_t, uint8_t, (x != 0) & (v != 0))
@@ -200,6 +226,18 @@ static inline int64_t ipow(int64_t base, int64_t ex)
 		b *= b;
 		ex >>= 1;
 	}
+	return (int64_t)r;
+}
+/* an integer base with a float exponent: pow in double, truncated, saturated (no UB) */
+static inline int64_t ipow_f(double base, double ex)
+{
+	double r = pow(base, ex);
+	if (r != r)
+		return 0;
+	if (r >= 9223372036854775807.0)
+		return INT64_MAX;
+	if (r <= -9223372036854775808.0)
+		return INT64_MIN;
 	return (int64_t)r;
 }
 /* X(exponent dtype, exponent C type, suffix, is integer) */
@@ -221,7 +259,7 @@ static inline int64_t ipow(int64_t base, int64_t ex)
 	BIN_KERNEL(pow_f64_##esfx, double, TE, double, pow(x, (double)v))
 #define GEN_POW_INT(edt, TE, esfx, isint, T, bsfx)                                                \
 	BIN_KERNEL(pow_##bsfx##_##esfx, T, TE, T,                                                  \
-		   isint ? ipow((int64_t)x, (int64_t)v) : (int64_t)pow((double)x, (double)v))
+		   isint ? ipow((int64_t)x, (int64_t)v) : ipow_f((double)x, (double)v))
 POW_EXP_TYPES(GEN_POW_F32, 0)
 POW_EXP_TYPES(GEN_POW_F64, 0)
 POW_EXP_TYPES(GEN_POW_INT, int32_t, i32)
@@ -234,7 +272,7 @@ POW_EXP_TYPES(GEN_POW_INT, int64_t, i64)
 
 enum bin_op {
 	B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_PRELU, B_MOD, B_FMOD,
-	B_EQ, B_GT, B_LT, B_GE, B_LE, B_AND, B_OR, B_XOR, B_POW, B_COUNT
+	B_EQ, B_GT, B_LT, B_GE, B_LE, B_AND, B_OR, B_XOR, B_SHL, B_SHR, B_POW, B_COUNT
 };
 
 static const bin_fn t_add[DT_TAB] = { NUM_TYPES(ROW_, add) };
@@ -254,6 +292,8 @@ static const bin_fn t_le[DT_TAB] = { NUM_TYPES(ROW_, le) };
 static const bin_fn t_and[DT_TAB] = { [DT_BOOL] = and_b };
 static const bin_fn t_or[DT_TAB] = { [DT_BOOL] = or_b };
 static const bin_fn t_xor[DT_TAB] = { [DT_BOOL] = xor_b };
+static const bin_fn t_shl[DT_TAB] = { UINT_TYPES(ROW_, shl) };
+static const bin_fn t_shr[DT_TAB] = { UINT_TYPES(ROW_, shr) };
 
 #define PROW_(edt, TE, esfx, isint, bsfx) [edt] = pow_##bsfx##_##esfx,
 static const bin_fn t_pow_f32[DT_TAB] = { POW_EXP_TYPES(PROW_, f32) };
@@ -266,6 +306,7 @@ static const bin_fn *const bin_tables[B_COUNT] = {
 	[B_MAX] = t_max, [B_MIN] = t_min, [B_PRELU] = t_prelu, [B_MOD] = t_mod,
 	[B_FMOD] = t_fmod, [B_EQ] = t_eq, [B_GT] = t_gt, [B_LT] = t_lt,
 	[B_GE] = t_ge, [B_LE] = t_le, [B_AND] = t_and, [B_OR] = t_or, [B_XOR] = t_xor,
+	[B_SHL] = t_shl, [B_SHR] = t_shr,
 };
 
 static bool is_cmp(enum bin_op op) { return op >= B_EQ && op <= B_XOR; }
@@ -342,6 +383,16 @@ static enum status bin_prepare(struct step *s, const struct tensor *const *in, i
 			 a->dtype == DT_BFLOAT16)
 			return err_set(e, ERR_INVALID, "fmod must be 1 for floating-point inputs");
 	}
+	if (op == B_SHL) {
+		const char *dir;
+		if ((st = node_attr_string(s->node, "direction", "", &dir, e)))
+			return st;
+		if (strcmp(dir, "RIGHT") == 0)
+			op = B_SHR;
+		else if (strcmp(dir, "LEFT") != 0)
+			return err_set(e, ERR_INVALID, "direction must be LEFT or RIGHT, not '%s'",
+				       dir);
+	}
 	if (op != B_POW && a->dtype != b->dtype)
 		return err_set(e, ERR_INVALID, "input types %s and %s differ", dtype_name(a->dtype),
 			       dtype_name(b->dtype));
@@ -355,7 +406,7 @@ static enum status bin_prepare(struct step *s, const struct tensor *const *in, i
 	}
 
 	int legacy_axis = -1;
-	if (s->opset < 7 && op != B_PRELU && op != B_POW) {
+	if (s->opset < 7 && op != B_PRELU && op != B_POW && op != B_MOD && op != B_FMOD) {
 		int64_t bc, axis;
 		if ((st = node_attr_int(s->node, "broadcast", 0, &bc, e)) ||
 		    (st = node_attr_int(s->node, "axis", -1, &axis, e)))
@@ -436,6 +487,7 @@ BIN_OP(lessorequal, B_LE)
 BIN_OP(and, B_AND)
 BIN_OP(or, B_OR)
 BIN_OP(xor, B_XOR)
+BIN_OP(bitshift, B_SHL)
 
 /* --- Not ------------------------------------------------------------------- */
 
@@ -577,8 +629,11 @@ VAR_OP(min, B_MIN, false)
 		const T *restrict y = y_;                                                         \
 		T *restrict o = o_;                                                               \
 		if (sc && sx && sy) {                                                             \
-			for (int64_t i = 0; i < n; i++)                                           \
-				o[i] = c[i] ? x[i] : y[i];                                        \
+			/* mask select: both loads unconditional, so the loop vectorises */       \
+			for (int64_t i = 0; i < n; i++) {                                         \
+				T m = (T)((T)0 - (T)(c[i] != 0));                                 \
+				o[i] = (T)((x[i] & m) | (y[i] & (T)~m));                          \
+			}                                                                         \
 		} else if (!sc) {                                                                 \
 			const T *src = c[0] ? x : y;                                              \
 			int64_t ss = c[0] ? sx : sy;                                              \

@@ -57,6 +57,10 @@ enum status op_gemm_prepare(struct step *s, const struct tensor *const *in, int 
 	}
 	if (p.m > INT_MAX || p.n > INT_MAX || p.k > INT_MAX)
 		return err_set(e, ERR_LIMIT, "matrix dims exceed the BLAS limit");
+	struct shape ys = { .rank = 2, .dim = { p.m, p.n } };
+	int64_t numel;
+	if ((st = shape_numel_checked(&ys, sizeof(float), &numel, e)))
+		return st;
 
 	if (c) {
 		const struct shape *cs = &c->shape;

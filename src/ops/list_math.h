@@ -51,6 +51,20 @@
 	X(COS, "Cos", cos, 7, QK_NONE) \
 	X(IS_NAN, "IsNaN", isnan, 9, QK_NONE) \
 	X(IS_INF, "IsInf", isinf, 10, QK_NONE) \
+	X(TAN, "Tan", tan, 7, QK_NONE) \
+	X(ASIN, "Asin", asin, 7, QK_NONE) \
+	X(ACOS, "Acos", acos, 7, QK_NONE) \
+	X(ATAN, "Atan", atan, 7, QK_NONE) \
+	X(SINH, "Sinh", sinh, 9, QK_NONE) \
+	X(COSH, "Cosh", cosh, 9, QK_NONE) \
+	X(ASINH, "Asinh", asinh, 9, QK_NONE) \
+	X(ACOSH, "Acosh", acosh, 9, QK_NONE) \
+	X(ATANH, "Atanh", atanh, 9, QK_NONE) \
+	X(SHRINK, "Shrink", shrink, 9, QK_NONE) \
+	X(MISH, "Mish", mish, 18, QK_NONE) \
+	X(BIT_SHIFT, "BitShift", bitshift, 11, QK_NONE) \
+	X(ARG_MAX, "ArgMax", argmax, 1, QK_NONE) \
+	X(ARG_MIN, "ArgMin", argmin, 1, QK_NONE) \
 	X(REDUCE_SUM, "ReduceSum", reducesum, 1, QK_NONE) \
 	X(REDUCE_MEAN, "ReduceMean", reducemean, 1, QK_NONE) \
 	X(REDUCE_MAX, "ReduceMax", reducemax, 1, QK_NONE) \

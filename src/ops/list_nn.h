@@ -2,6 +2,7 @@
  * X(ENUM, "OnnxName", prefix, min_opset, qkind) - see op.h. */
 #define OP_LIST_NN(X)                                                          \
 	X(CONV, "Conv", conv, 1, QK_WEIGHT)                                    \
+	X(CONV_TRANSPOSE, "ConvTranspose", convtranspose, 1, QK_WEIGHT)        \
 	X(GEMM, "Gemm", gemm, 1, QK_WEIGHT)                                    \
 	X(MATMUL, "MatMul", matmul, 1, QK_WEIGHT)                              \
 	X(MAXPOOL, "MaxPool", maxpool, 1, QK_ACT)                              \

@@ -21,7 +21,7 @@ struct matmul_params {
 	int64_t m, k, n;
 	int nbd;			/* output batch dims */
 	int64_t bdim[MM_MAX_BATCH];	/* their sizes */
-	int64_t astr[MM_MAX_BATCH];	/* A's matrix stride per batch dim (elements), 0 = broadcast */
+	int64_t astr[MM_MAX_BATCH];	/* A's matrix stride per batch dim, 0 = broadcast */
 	int64_t bstr[MM_MAX_BATCH];
 	int64_t nbatch;			/* product of bdim */
 	bool fold;			/* B shared by all batches and A contiguous: one sgemm */

@@ -64,7 +64,8 @@ static enum status read_autopad(const struct node *n, enum nn_autopad *ap, struc
 	return OK;
 }
 
-/* An ints attribute with exactly `want` entries, each >= min; def fills absent ones. */
+/* An ints attribute with exactly `want` entries, each in [min, NN_ATTR_MAX]; def fills absent
+ * ones. */
 static enum status read_ints(const struct node *n, const char *name, int want, int64_t min,
 			     int64_t def, int64_t *out, struct err *e)
 {
@@ -84,6 +85,9 @@ static enum status read_ints(const struct node *n, const char *name, int want, i
 		if (v[i] < min)
 			return err_set(e, ERR_INVALID, "%s[%d] is %lld, must be >= %lld", name, i,
 				       (long long)v[i], (long long)min);
+		if (v[i] > NN_ATTR_MAX)
+			return err_set(e, ERR_INVALID, "%s[%d] is %lld, larger than the limit %lld",
+				       name, i, (long long)v[i], (long long)NN_ATTR_MAX);
 		out[i] = v[i];
 	}
 	return OK;
@@ -119,9 +123,9 @@ enum status nn_window_read(const struct node *n, struct nn_window *w, const int6
 		return err_set(e, ERR_INVALID, "kernel_shape has %d values, expected %d", nk, ns);
 	for (int i = 0; i < ns; i++) {
 		int64_t k = ks ? ks[i] : kernel[i];
-		if (k < 1)
-			return err_set(e, ERR_INVALID, "kernel_shape[%d] is %lld, must be >= 1", i,
-				       (long long)k);
+		if (k < 1 || k > NN_ATTR_MAX)
+			return err_set(e, ERR_INVALID, "kernel_shape[%d] is %lld, must be in 1..%lld",
+				       i, (long long)k, (long long)NN_ATTR_MAX);
 		if (kernel && k != kernel[i]) {
 			char a[64], b[64];
 			return err_set(e, ERR_SHAPE, "kernel_shape %s does not match weight %s",
@@ -156,8 +160,9 @@ enum status nn_window_forward(struct nn_window *w, bool ceil_mode, struct err *e
 			continue;
 		}
 		int64_t span = padded[i] - ek[i];
-		int64_t out = (ceil_mode ? nn_ceildiv(span, w->stride[i]) : span / w->stride[i]) + 1;
-		if (ceil_mode && (out - 1) * w->stride[i] >= w->in[i] + w->pad0[i])
+		int64_t s = w->stride[i];
+		int64_t out = (ceil_mode ? nn_ceildiv(span, s) : span / s) + 1;
+		if (ceil_mode && (out - 1) * s >= w->in[i] + w->pad0[i])
 			out--;
 		w->out[i] = out;
 	}

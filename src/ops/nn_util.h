@@ -19,6 +19,9 @@
 #include "ops_util.h"
 
 #define NN_MAX_SP 3 /* spatial dims supported by the window ops */
+/* Largest kernel size, stride, dilation or pad accepted; keeps all window arithmetic far from
+ * int64 overflow whatever a hostile model says. */
+#define NN_ATTR_MAX ((int64_t)1 << 24)
 
 enum nn_autopad { NN_PAD_NOTSET, NN_PAD_SAME_UPPER, NN_PAD_SAME_LOWER, NN_PAD_VALID };
 
@@ -29,7 +32,7 @@ struct nn_window {
 	int64_t k[NN_MAX_SP];		/* kernel sizes */
 	int64_t stride[NN_MAX_SP];
 	int64_t dil[NN_MAX_SP];
-	int64_t pad0[NN_MAX_SP];	/* padding before / after; ConvTranspose may make them < 0 */
+	int64_t pad0[NN_MAX_SP];	/* padding before / after (ConvTranspose: may be < 0) */
 	int64_t pad1[NN_MAX_SP];
 	int64_t out[NN_MAX_SP];		/* output spatial sizes */
 };

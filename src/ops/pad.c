@@ -52,8 +52,9 @@ enum status op_pad_prepare(struct step *s, const struct tensor *const *in, int n
 			   struct tensor *const *out, int n_out, struct err *e)
 {
 	bool attr_form = s->opset < 11;
+	int max_in = s->opset >= 18 ? 4 : 3;
 	enum status st = attr_form ? ops_check_arity(in, n_in, 1, 1, n_out, 1, e)
-				   : ops_check_arity(in, n_in, 2, s->opset >= 18 ? 4 : 3, n_out, 1, e);
+				   : ops_check_arity(in, n_in, 2, max_in, n_out, 1, e);
 	size_t es;
 	const char *mode_s;
 	if (st || (st = su_elem_size(in[0], "input", &es, e)) ||
@@ -109,8 +110,8 @@ enum status op_pad_prepare(struct step *s, const struct tensor *const *in, int n
 	}
 	struct shape os = *is;
 	for (int d = 0; d < r; d++) {
-		if (pb[d] > TENSOR_MAX_BYTES || pe[d] > TENSOR_MAX_BYTES || pb[d] < -TENSOR_MAX_BYTES ||
-		    pe[d] < -TENSOR_MAX_BYTES)
+		int64_t lim = TENSOR_MAX_BYTES;
+		if (pb[d] > lim || pe[d] > lim || pb[d] < -lim || pe[d] < -lim)
 			return err_set(e, ERR_LIMIT, "pads for axis %d are too large", d);
 		os.dim[d] = is->dim[d] + pb[d] + pe[d];
 		if (os.dim[d] < 0)

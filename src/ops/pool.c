@@ -6,7 +6,8 @@
  * testing every tap against the borders, run() first tabulates, for each output coordinate of
  * each spatial dim, the range of kernel taps [lo, hi) that land inside the input (and, for
  * count_include_pad, how many land inside the padded extent); that table lives in scratch.
- * The inner loops then touch only valid input.
+ * The inner loops then touch only valid input.  Float pooling without Indices, the hot case,
+ * folds whole output rows tap by tap (pool_rows_f32) so the compiler can vectorise it.
  *
  * MaxPool takes float32, int8 and uint8 (opset 12) and can also produce Indices: the flat
  * position of each maximum in the whole input tensor, row-major (storage_order 0) or with the
@@ -83,6 +84,9 @@ static enum status pool_prepare(struct step *s, const struct tensor *const *in, 
 	out[0]->shape = x->shape;
 	for (int i = 0; i < w.nsp; i++)
 		out[0]->shape.dim[2 + i] = w.out[i];
+	int64_t numel;
+	if ((st = shape_numel_checked(&out[0]->shape, sizeof(int64_t), &numel, e)))
+		return st;
 	if (n_out > 1 && out[1]) {
 		out[1]->dtype = DT_INT64;
 		out[1]->shape = out[0]->shape;
@@ -112,6 +116,112 @@ static void tap_ranges(const struct nn_window *w, struct tap_range *r)
 			r->lo = lo;
 			r->hi = hi;
 			r->npad = phi > 0 ? phi : 0;
+		}
+	}
+}
+
+/*
+ * Float max / average pooling without indices, one output row at a time: the row starts at
+ * the identity, then every valid (kd, kh) input row is folded in tap by tap.  Output columns
+ * whose whole kernel row lies inside the input (the interior, a contiguous range) take each
+ * tap in one branch-free loop that gcc vectorises; the few border columns use their ranges.
+ */
+static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
+			  const struct tap_range *rd, const struct tap_range *rh,
+			  const struct tap_range *rw, bool is_max)
+{
+	const struct nn_window *w = &p->w;
+	const int64_t D = w->in[0], H = w->in[1], W = w->in[2], OW = w->out[2];
+	const int64_t KW = w->k[2], sw = w->stride[2], dw = w->dil[2];
+	const int64_t dd = w->dil[0], dh = w->dil[1], isp = D * H * W;
+	int64_t a = 0, b;
+	while (a < OW && !(rw[a].lo == 0 && rw[a].hi == KW))
+		a++;
+	for (b = a; b < OW && rw[b].lo == 0 && rw[b].hi == KW; b++)
+		;
+	const float init = is_max ? -FLT_MAX : 0.0f;
+	/* 2x2 max windows with stride 2 and no column padding (the classic CNN downsampler):
+	 * full rows take a direct two-row kernel */
+	const bool max22 = is_max && KW == 2 && w->k[1] == 2 && w->k[0] == 1 && sw == 2 &&
+			   dw == 1 && a == 0 && b == OW;
+	for (int64_t pl = 0; pl < p->planes; pl++) {
+		const float *xp = x + pl * isp;
+		for (int64_t od = 0; od < w->out[0]; od++)
+		for (int64_t oh = 0; oh < w->out[1]; oh++, y += OW) {
+			const struct tap_range *A = &rd[od], *B = &rh[oh];
+			float *restrict yr = y;
+			if (max22 && B->lo == 0 && B->hi == 2 && A->lo == 0 && A->hi == 1) {
+				const float *restrict r0 =
+					xp + (A->start * H + B->start) * W - w->pad0[2];
+				const float *restrict r1 = r0 + dh * W;
+				for (int64_t ow = 0; ow < OW; ow++) {
+					float a0 = r0[2 * ow], a1 = r0[2 * ow + 1];
+					float b0 = r1[2 * ow], b1 = r1[2 * ow + 1];
+					float ma = a1 > a0 ? a1 : a0, mb = b1 > b0 ? b1 : b0;
+					yr[ow] = mb > ma ? mb : ma;
+				}
+				continue;
+			}
+			for (int64_t ow = 0; ow < OW; ow++)
+				yr[ow] = init;
+			for (int64_t kd = A->lo; kd < A->hi; kd++)
+			for (int64_t kh = B->lo; kh < B->hi; kh++) {
+				const float *restrict r =
+					xp + ((A->start + kd * dd) * H + B->start + kh * dh) * W;
+				const int64_t off0 = -w->pad0[2];
+				if (is_max && KW == 2) {
+					/* the ubiquitous 2-wide max window: both taps in one pass */
+					for (int64_t ow = a; ow < b; ow++) {
+						const float *t = r + ow * sw + off0;
+						float v0 = t[0], v1 = t[dw];
+						float v = v1 > v0 ? v1 : v0;
+						yr[ow] = v > yr[ow] ? v : yr[ow];
+					}
+				} else
+				for (int64_t kw = 0; kw < KW; kw++) {
+					const int64_t off = kw * dw + off0;
+					if (is_max && sw == 1) {
+						for (int64_t ow = a; ow < b; ow++) {
+							float v = r[ow + off];
+							yr[ow] = v > yr[ow] ? v : yr[ow];
+						}
+					} else if (is_max) {
+						for (int64_t ow = a; ow < b; ow++) {
+							float v = r[ow * sw + off];
+							yr[ow] = v > yr[ow] ? v : yr[ow];
+						}
+					} else if (sw == 1) {
+						for (int64_t ow = a; ow < b; ow++)
+							yr[ow] += r[ow + off];
+					} else {
+						for (int64_t ow = a; ow < b; ow++)
+							yr[ow] += r[ow * sw + off];
+					}
+				}
+				for (int64_t ow = 0; ow < OW; ow++) {
+					if (ow == a)
+						ow = b;
+					if (ow >= OW)
+						break;
+					const struct tap_range *C = &rw[ow];
+					for (int64_t kw = C->lo; kw < C->hi; kw++) {
+						float v = r[C->start + kw * dw];
+						if (is_max)
+							yr[ow] = v > yr[ow] ? v : yr[ow];
+						else
+							yr[ow] += v;
+					}
+				}
+			}
+			if (is_max)
+				continue;
+			for (int64_t ow = 0; ow < OW; ow++) {
+				const struct tap_range *C = &rw[ow];
+				int64_t cnt = p->count_pad ? A->npad * B->npad * C->npad
+							   : (A->hi - A->lo) * (B->hi - B->lo) *
+								     (C->hi - C->lo);
+				yr[ow] = cnt > 0 ? yr[ow] / (float)cnt : 0.0f;
+			}
 		}
 	}
 }
@@ -187,7 +297,10 @@ enum status op_maxpool_run(const struct step *s, const struct tensor *const *in,
 		maxpool_i8(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
 		break;
 	default:
-		maxpool_f32(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
+		if (ind)
+			maxpool_f32(p, in[0]->data, out[0]->data, ind, rd, rh, rw);
+		else
+			pool_rows_f32(p, in[0]->data, out[0]->data, rd, rh, rw, true);
 		break;
 	}
 	return OK;
@@ -203,37 +316,9 @@ enum status op_avgpool_run(const struct step *s, const struct tensor *const *in,
 			   struct tensor *const *out, int n_out, void *scratch, struct err *e)
 {
 	const struct pool_params *p = s->params;
-	const struct nn_window *w = &p->w;
-	struct tap_range *rd = scratch, *rh = rd + w->out[0], *rw = rh + w->out[1];
-	tap_ranges(w, rd);
-	const int64_t D = w->in[0], H = w->in[1], W = w->in[2];
-	const int64_t dd = w->dil[0], dh = w->dil[1], dw = w->dil[2];
-	const int64_t isp = D * H * W;
-	const float *x = in[0]->data;
-	float *y = out[0]->data;
-	for (int64_t pl = 0; pl < p->planes; pl++) {
-		const float *xp = x + pl * isp;
-		for (int64_t od = 0; od < w->out[0]; od++)
-		for (int64_t oh = 0; oh < w->out[1]; oh++) {
-			const struct tap_range *a = &rd[od], *b = &rh[oh];
-			for (int64_t ow = 0; ow < w->out[2]; ow++) {
-				const struct tap_range *c = &rw[ow];
-				float sum = 0.0f;
-				for (int64_t kd = a->lo; kd < a->hi; kd++) {
-					int64_t id = a->start + kd * dd;
-					for (int64_t kh = b->lo; kh < b->hi; kh++) {
-						const float *row = xp + (id * H + b->start + kh * dh) * W;
-						for (int64_t kw = c->lo; kw < c->hi; kw++)
-							sum += row[c->start + kw * dw];
-					}
-				}
-				int64_t cnt = p->count_pad ? a->npad * b->npad * c->npad
-							   : (a->hi - a->lo) * (b->hi - b->lo) *
-								     (c->hi - c->lo);
-				*y++ = cnt > 0 ? sum / (float)cnt : 0.0f;
-			}
-		}
-	}
+	struct tap_range *rd = scratch, *rh = rd + p->w.out[0], *rw = rh + p->w.out[1];
+	tap_ranges(&p->w, rd);
+	pool_rows_f32(p, in[0]->data, out[0]->data, rd, rh, rw, false);
 	return OK;
 }
 

@@ -23,6 +23,11 @@
  * that, which must be constant at plan time unless it is empty.  Empty axes mean
  * "all axes", or "none" (a copy) with noop_with_empty_axes=1.
  * Types: float32 and float64 for every op; int32 and int64 for Sum, Prod, Max, Min.
+ *
+ * ArgMax / ArgMin (one axis, int64 output) view the input as [outer, n, inner]: for
+ * inner == 1 each row is scanned contiguously; otherwise the n slices of length inner
+ * are compared elementwise against the current best, whose index is kept in the
+ * output itself.  Ties go to the first index, or the last with select_last_index.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -86,9 +91,30 @@ struct red_params {
 #define M_ABS(v) ((v) < 0 ? -(v) : (v))
 #define C_ADD(a, b) ((a) + (b))
 #define C_MUL(a, b) ((a) * (b))
+/* Branch-free selects (gcc keeps some float ternaries as branches, which blocks
+ * vectorisation); picked by type with _Generic. */
+static inline float sel_f32(int c, float a, float b)
+{
+	union { float f; uint32_t u; } ua = { a }, ub = { b }, r;
+	uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
+	r.u = (ua.u & m) | (ub.u & ~m);
+	return r.f;
+}
+static inline double sel_f64(int c, double a, double b)
+{
+	union { double f; uint64_t u; } ua = { a }, ub = { b }, r;
+	uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
+	r.u = (ua.u & m) | (ub.u & ~m);
+	return r.f;
+}
+static inline int32_t sel_i32(int c, int32_t a, int32_t b) { return c ? a : b; }
+static inline int64_t sel_i64(int c, int64_t a, int64_t b) { return c ? a : b; }
+#define SEL(c, a, b)                                                                              \
+	_Generic((a), float: sel_f32, double: sel_f64, int32_t: sel_i32, int64_t: sel_i64)(      \
+		c, a, b)
 /* NaN-propagating */
-#define C_MAX(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
-#define C_MIN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
+#define C_MAX(a, b) SEL(((a) > (b)) | ((a) != (a)), (a), (b))
+#define C_MIN(a, b) SEL(((a) < (b)) | ((a) != (a)), (a), (b))
 /* integers wrap */
 #define C_IADD32(a, b) ((int32_t)((uint32_t)(a) + (uint32_t)(b)))
 #define C_IMUL32(a, b) ((int32_t)((uint32_t)(a) * (uint32_t)(b)))
@@ -291,8 +317,7 @@ static enum status red_prepare(struct step *s, const struct tensor *const *in, i
 			rmax_##sfx(it, x, y);                                                     \
 			/* an all -inf (or empty) slice or an inf max: shift by 0 instead */      \
 			for (int64_t i = 0; i < ny; i++)                                          \
-				if (isinf(y[i]))                                                  \
-					y[i] = 0;                                                 \
+				y[i] = SEL(isinf(y[i]), (T)0, y[i]);                              \
 			FILL(T, scratch, ny, 0);                                                  \
 			*it = *it0;                                                               \
 			lse_##sfx(it, x, y, scratch);                                             \
@@ -328,7 +353,8 @@ static enum status red_run(const struct step *s, const struct tensor *const *in,
 	const struct tensor *x = in[0];
 	struct tensor *y = out[0];
 	if (p->noop) {
-		memcpy(y->data, x->data, x->nbytes);
+		if (x->nbytes) /* data may be NULL when empty */
+			memcpy(y->data, x->data, x->nbytes);
 		return OK;
 	}
 	struct shape keep = x->shape;
@@ -379,3 +405,135 @@ RED_OP(reducel1, R_L1)
 RED_OP(reducel2, R_L2)
 RED_OP(reducelogsum, R_LOGSUM)
 RED_OP(reducelogsumexp, R_LSE)
+
+/* --- ArgMax / ArgMin ---------------------------------------------------------------- */
+
+struct arg_params {
+	bool is_max, last;
+	int axis;
+};
+
+/* BETTER(v, best): v replaces best.  With `last`, equal values replace too. */
+#define ARG_KERNEL(T, sfx)                                                                        \
+	static void arg_##sfx(const struct arg_params *p, const T *restrict x,                   \
+			      int64_t *restrict y, int64_t outer, int64_t n, int64_t inner)       \
+	{                                                                                         \
+		for (int64_t o = 0; o < outer; o++) {                                             \
+			const T *xo = x + o * n * inner;                                          \
+			int64_t *yo = y + o * inner;                                              \
+			for (int64_t i = 0; i < inner; i++)                                       \
+				yo[i] = 0;                                                        \
+			if (n == 0)                                                               \
+				continue;                                                         \
+			for (int64_t k = 1; k < n; k++) {                                         \
+				const T *xk = xo + k * inner;                                     \
+				for (int64_t i = 0; i < inner; i++) {                             \
+					T v = xk[i], b = xo[yo[i] * inner + i];                   \
+					bool take = p->is_max ? (p->last ? v >= b : v > b)        \
+							      : (p->last ? v <= b : v < b);       \
+					if (take)                                                 \
+						yo[i] = k;                                        \
+				}                                                                 \
+			}                                                                         \
+		}                                                                                 \
+	}
+ARG_KERNEL(float, f32)
+ARG_KERNEL(double, f64)
+ARG_KERNEL(int8_t, i8)
+ARG_KERNEL(uint8_t, u8)
+ARG_KERNEL(int32_t, i32)
+ARG_KERNEL(int64_t, i64)
+
+static enum status arg_prepare(struct step *s, const struct tensor *const *in, int n_in,
+			       struct tensor *const *out, int n_out, bool is_max, struct err *e)
+{
+	enum status st = ops_check_arity(in, n_in, 1, 1, n_out, 1, e);
+	if (st)
+		return st;
+	const struct tensor *x = in[0];
+	switch (x->dtype) {
+	case DT_FLOAT: case DT_DOUBLE: case DT_INT8: case DT_UINT8: case DT_INT32: case DT_INT64:
+		break;
+	default:
+		return err_set(e, ERR_UNSUPPORTED, "input type %s is not supported",
+			       dtype_name(x->dtype));
+	}
+	int64_t axis, keepdims, last;
+	if ((st = node_attr_int(s->node, "axis", 0, &axis, e)) ||
+	    (st = node_attr_int(s->node, "keepdims", 1, &keepdims, e)) ||
+	    (st = node_attr_int(s->node, "select_last_index", 0, &last, e)))
+		return st;
+	int r = x->shape.rank;
+	if (axis < -r || axis >= r || r == 0)
+		return err_set(e, ERR_INVALID, "axis %lld is out of range for rank %d",
+			       (long long)axis, r);
+	if (axis < 0)
+		axis += r;
+	if (x->shape.dim[axis] == 0)
+		return err_set(e, ERR_INVALID, "cannot take the arg%s of an empty axis",
+			       is_max ? "max" : "min");
+	struct arg_params *p = malloc(sizeof *p);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	p->is_max = is_max;
+	p->last = last != 0;
+	p->axis = (int)axis;
+	s->params = p;
+	struct shape so = { .rank = 0 };
+	for (int i = 0; i < r; i++) {
+		if (i != axis)
+			so.dim[so.rank++] = x->shape.dim[i];
+		else if (keepdims)
+			so.dim[so.rank++] = 1;
+	}
+	out[0]->dtype = DT_INT64;
+	out[0]->shape = so;
+	return OK;
+}
+
+static enum status arg_run(const struct step *s, const struct tensor *const *in,
+			   struct tensor *const *out)
+{
+	const struct arg_params *p = s->params;
+	const struct tensor *x = in[0];
+	int64_t outer = 1, inner = 1, n = x->shape.dim[p->axis];
+	for (int i = 0; i < p->axis; i++)
+		outer *= x->shape.dim[i];
+	for (int i = p->axis + 1; i < x->shape.rank; i++)
+		inner *= x->shape.dim[i];
+	int64_t *y = out[0]->data;
+	switch (x->dtype) {
+	case DT_FLOAT: arg_f32(p, x->data, y, outer, n, inner); break;
+	case DT_DOUBLE: arg_f64(p, x->data, y, outer, n, inner); break;
+	case DT_INT8: arg_i8(p, x->data, y, outer, n, inner); break;
+	case DT_UINT8: arg_u8(p, x->data, y, outer, n, inner); break;
+	case DT_INT32: arg_i32(p, x->data, y, outer, n, inner); break;
+	case DT_INT64: arg_i64(p, x->data, y, outer, n, inner); break;
+	default: break;
+	}
+	return OK;
+}
+
+enum status op_argmax_prepare(struct step *s, const struct tensor *const *in, int n_in,
+			      struct tensor *const *out, int n_out, struct err *e)
+{
+	return arg_prepare(s, in, n_in, out, n_out, true, e);
+}
+
+enum status op_argmax_run(const struct step *s, const struct tensor *const *in, int n_in,
+			  struct tensor *const *out, int n_out, void *scratch, struct err *e)
+{
+	return arg_run(s, in, out);
+}
+
+enum status op_argmin_prepare(struct step *s, const struct tensor *const *in, int n_in,
+			      struct tensor *const *out, int n_out, struct err *e)
+{
+	return arg_prepare(s, in, n_in, out, n_out, false, e);
+}
+
+enum status op_argmin_run(const struct step *s, const struct tensor *const *in, int n_in,
+			  struct tensor *const *out, int n_out, void *scratch, struct err *e)
+{
+	return arg_run(s, in, out);
+}

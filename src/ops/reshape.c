@@ -37,8 +37,8 @@ static enum status want_numel(const struct shape *from, const struct shape *to, 
 {
 	if (shape_numel(from) != shape_numel(to)) {
 		char a[160], b[160];
-		return err_set(e, ERR_SHAPE, "cannot reshape %s into %s", shape_str(from, a, sizeof a),
-			       shape_str(to, b, sizeof b));
+		return err_set(e, ERR_SHAPE, "cannot reshape %s into %s",
+			       shape_str(from, a, sizeof a), shape_str(to, b, sizeof b));
 	}
 	return OK;
 }
@@ -61,13 +61,14 @@ enum status op_reshape_prepare(struct step *s, const struct tensor *const *in, i
 		if (!a)
 			return err_set(e, ERR_INVALID, "attribute 'shape' is missing");
 		if (n > TENSOR_MAX_RANK)
-			return err_set(e, ERR_UNSUPPORTED, "target rank %d exceeds the limit of %d", n,
-				       TENSOR_MAX_RANK);
+			return err_set(e, ERR_UNSUPPORTED, "target rank %d exceeds the limit of %d",
+				       n, TENSOR_MAX_RANK);
 		memcpy(dims, a, (size_t)n * sizeof *dims);
 	} else {
 		if (in[1]->data && tensor_numel(in[1]) > TENSOR_MAX_RANK)
 			return err_set(e, ERR_UNSUPPORTED, "target rank %" PRId64
-				       " exceeds the limit of %d", tensor_numel(in[1]), TENSOR_MAX_RANK);
+				       " exceeds the limit of %d", tensor_numel(in[1]),
+				       TENSOR_MAX_RANK);
 		if ((st = su_read_ints(in[1], "shape", false, dims, TENSOR_MAX_RANK, &n, e)))
 			return st;
 		if (s->opset >= 14 && (st = node_attr_int(s->node, "allowzero", 0, &allowzero, e)))
@@ -80,8 +81,9 @@ enum status op_reshape_prepare(struct step *s, const struct tensor *const *in, i
 	for (int i = 0; i < n; i++) {
 		if (dims[i] == 0 && !allowzero) {
 			if (i >= is->rank)
-				return err_set(e, ERR_INVALID, "shape[%d] is 0 (copy) but the input has "
-					       "rank %d", i, is->rank);
+				return err_set(e, ERR_INVALID,
+					       "shape[%d] is 0 (copy) but the input has rank %d", i,
+					       is->rank);
 			dims[i] = is->dim[i];
 		} else if (dims[i] == -1) {
 			if (neg >= 0)
@@ -102,7 +104,8 @@ enum status op_reshape_prepare(struct step *s, const struct tensor *const *in, i
 		if (known == 0 || total % known != 0) {
 			char a[160];
 			return err_set(e, ERR_SHAPE, "cannot infer the -1 dimension: %s does not "
-				       "divide into the other dimensions", shape_str(is, a, sizeof a));
+				       "divide into the other dimensions",
+				       shape_str(is, a, sizeof a));
 		}
 		dims[neg] = total / known;
 	}
@@ -382,8 +385,8 @@ enum status op_dropout_prepare(struct step *s, const struct tensor *const *in, i
 			if (n_in >= 2 && in[1] && (st = scalar_float(in[1], "ratio", &ratio, e)))
 				return st;
 			if (ratio != 0.0)
-				return err_set(e, ERR_UNSUPPORTED, "training mode (random dropout) is "
-					       "not supported");
+				return err_set(e, ERR_UNSUPPORTED,
+					       "training mode (random dropout) is not supported");
 		}
 	}
 	struct dropout_params *p = calloc(1, sizeof *p);
@@ -596,7 +599,8 @@ enum status op_range_prepare(struct step *s, const struct tensor *const *in, int
 			return err_set(e, ERR_LIMIT, "range of %g elements is too large", c);
 		n = c > 0 ? (int64_t)c : 0;
 	} else {
-		int64_t start = range_ival(in[0]), limit = range_ival(in[1]), delta = range_ival(in[2]);
+		int64_t start = range_ival(in[0]), limit = range_ival(in[1]);
+		int64_t delta = range_ival(in[2]);
 		if (delta == 0)
 			return err_set(e, ERR_INVALID, "delta is zero");
 		int64_t span;

@@ -86,6 +86,9 @@ enum status amap_new_prefixed(size_t prefix, int rank, const int64_t *out_dim,
 		total += out_dim[d];
 	if (rank == 0)
 		total = 1;
+	if (total > TENSOR_MAX_BYTES / (int64_t)sizeof(int64_t))
+		return err_set(e, ERR_LIMIT, "index tables of %" PRId64 " entries are too large",
+			       total);
 	size_t pre = prefix ? AMAP_PREFIX_ROUND(prefix) : 0;
 	unsigned char *b = calloc(1, pre + sizeof(struct amap) + (size_t)total * sizeof(int64_t));
 	if (!b)
@@ -110,15 +113,25 @@ enum status amap_new_prefixed(size_t prefix, int rank, const int64_t *out_dim,
 
 void amap_finish(struct amap *m)
 {
+	/* the longest stretch of consecutive input indices along the innermost axis */
 	const int64_t *t = amap_table(m, m->rank - 1);
-	int64_t n = m->out_dim[m->rank - 1], lo = 0;
-	while (lo < n && t[lo] < 0)
-		lo++;
-	int64_t hi = lo < n ? lo + 1 : lo;
-	while (hi < n && t[hi] == t[hi - 1] + 1)
-		hi++;
-	m->run_lo = lo;
-	m->run_hi = hi;
+	int64_t n = m->out_dim[m->rank - 1], best_lo = 0, best_len = 0;
+	for (int64_t j = 0; j < n;) {
+		if (t[j] < 0) {
+			j++;
+			continue;
+		}
+		int64_t k = j + 1;
+		while (k < n && t[k] == t[k - 1] + 1)
+			k++;
+		if (k - j > best_len) {
+			best_lo = j;
+			best_len = k - j;
+		}
+		j = k;
+	}
+	m->run_lo = best_lo;
+	m->run_hi = best_lo + best_len;
 }
 
 #define AMAP_ROW_FN(T, name)                                                                    \
@@ -162,7 +175,8 @@ void amap_run_fill(const struct amap *m, const void *in, void *out, const void *
 	size_t es = m->esize, row_bytes = (size_t)n * es;
 	const int64_t *inner = m->maps + m->map_off[r - 1];
 	void (*row)(const struct amap *, const int64_t *, const unsigned char *, unsigned char *,
-		    int64_t, const void *) = es == 1 ? row8 : es == 2 ? row16 : es == 4 ? row32 : row64;
+		    int64_t, const void *) =
+		es == 1 ? row8 : es == 2 ? row16 : es == 4 ? row32 : row64;
 	int64_t idx[TENSOR_MAX_RANK] = { 0 };
 	unsigned char *dst = out;
 	for (int64_t rw = 0; rw < rows; rw++, dst += row_bytes) {

@@ -63,7 +63,7 @@ struct amap {
 	int64_t out_dim[TENSOR_MAX_RANK];
 	int64_t in_stride[TENSOR_MAX_RANK];    /* in elements */
 	int64_t map_off[TENSOR_MAX_RANK];      /* start of each axis' table in maps[] */
-	int64_t run_lo, run_hi;		       /* innermost axis: maps[lo..hi) consecutive */
+	int64_t run_lo, run_hi;		       /* innermost axis: longest consecutive maps[lo..hi) */
 	unsigned char fill[8];		       /* fill element (esize bytes) */
 	int64_t maps[];			       /* sum(out_dim) entries */
 };

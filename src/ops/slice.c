@@ -64,8 +64,8 @@ static enum status slice_args(const struct step *s, const struct tensor *const *
 			if ((st = su_read_ints(in[4], "steps", true, steps, TENSOR_MAX_RANK, &ns, e)))
 				return st;
 			if (ns != *n)
-				return err_set(e, ERR_INVALID, "steps has %d entries, starts has %d", ns,
-					       *n);
+				return err_set(e, ERR_INVALID,
+					       "steps has %d entries, starts has %d", ns, *n);
 		}
 	}
 	if (ne != *n)

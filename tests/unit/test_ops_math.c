@@ -8,6 +8,7 @@
  * broadcast fast paths are cross-checked against a naive index-by-index loop, and one
  * test goes through plan_new / plan_run to cover constant folding.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -880,6 +881,45 @@ static void test_activations(void **state)
 	result_fini(&r);
 }
 
+/* Exp, Sigmoid and Tanh use their own vectorised exp / tanh: compare with libm in double
+ * over a wide range, including the overflow / underflow edges and specials. */
+static void test_vectorised_transcendentals(void **state)
+{
+	enum { N = 4000 };
+	static float x[N + 6];
+	for (int i = 0; i < N; i++)
+		x[i] = -110.0f + 220.0f * (float)i / N;
+	const float special[6] = { NAN, INFINITY, -INFINITY, 0.0f, 1e-30f, -88.7f };
+	memcpy(x + N, special, sizeof special);
+	const char *ops[3] = { "Exp", "Tanh", "Sigmoid" };
+	for (int k = 0; k < 3; k++) {
+		struct tnode t;
+		tn_init(&t, ops[k]);
+		struct tensor tx = ten(DT_FLOAT, shp(1, N + 6), x);
+		const struct tensor *in[1] = { &tx };
+		struct result r;
+		run_ok(&t, in, 1, &r);
+		const float *y = r.out[0].data;
+		for (int i = 0; i < N + 6; i++) {
+			double xd = x[i];
+			double w = k == 0 ? exp(xd) : k == 1 ? tanh(xd) : 1.0 / (1.0 + exp(-xd));
+			if (isnan(w)) {
+				assert_true(isnan(y[i]));
+				continue;
+			}
+			if (isinf(w) || w > FLT_MAX) {
+				assert_true(isinf(y[i]) && y[i] > 0);
+				continue;
+			}
+			/* 3 ulp relative, or an absolute 2^-126 for flushed tiny values */
+			double tol = 3.6e-7 * fabs(w) + 1.2e-38;
+			if (!(fabs(y[i] - w) <= tol))
+				fail_msg("%s(%.9g) = %.9g, expected %.9g", ops[k], xd, (double)y[i], w);
+		}
+		result_fini(&r);
+	}
+}
+
 static void test_clip(void **state)
 {
 	const float x[5] = { -3, -1, 0, 2, 5 };
@@ -1363,6 +1403,7 @@ int main(void)
 		cmocka_unit_test(test_where),
 		cmocka_unit_test(test_unary_math),
 		cmocka_unit_test(test_activations),
+		cmocka_unit_test(test_vectorised_transcendentals),
 		cmocka_unit_test(test_clip),
 		cmocka_unit_test(test_reduce_axes),
 		cmocka_unit_test(test_reduce_axes_input),

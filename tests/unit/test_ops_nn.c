@@ -7,6 +7,7 @@
  * prepared size (64-byte aligned), then run().  Small cases assert known numbers; the
  * optimised Conv / ConvTranspose paths are cross-checked against naive loops written here.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -110,8 +111,9 @@ static void result_fini(struct result *r)
 }
 
 /* prepare + run; outputs allocated in r (free with result_fini).  Returns the first error. */
-static enum status run_op_opset(const struct tnode *t, int64_t opset, const struct tensor *const *in,
-				int n_in, struct result *r, int n_out, struct err *e)
+static enum status run_op_opset(const struct tnode *t, int64_t opset,
+				const struct tensor *const *in, int n_in, struct result *r, int n_out,
+				struct err *e)
 {
 	memset(r, 0, sizeof *r);
 	r->n_out = n_out;
@@ -472,6 +474,9 @@ static void test_conv_random_paths(void **state)
 		CS2(3, 4, 6, 1, 11, 11, 2, 4, 3, 1, 0, 3),
 		CS2(2, 6, 4, 2, 8, 8, 3, 3, 1, 1, 1, 1),
 		CS2(2, 4, 4, 2, 8, 8, 3, 3, 1, 1, 1, 1), /* grouped, not depthwise */
+		CS2(2, 3, 4, 1, 9, 8, 2, 2, 1, 1, 1, 0),  /* "same" with the pad at the start */
+		CS2(2, 3, 4, 1, 9, 8, 2, 2, 1, 1, 0, 1),  /* ... and at the end */
+		CS2(1, 2, 3, 1, 5, 4, 5, 3, 1, 1, 2, 1),  /* kernel taller than the rows it finds */
 		CS2(20, 2, 3, 1, 12, 12, 3, 3, 1, 1, 0, 0), /* batch chunks 6,6,6,2 */
 		/* 1-D and 3-D */
 		{ 2, 3, 4, 1, 1, { 1, 1, 17 }, { 1, 1, 3 }, { 1, 1, 2 }, { 1, 1, 1 }, { 0, 0, 1 },
@@ -516,6 +521,9 @@ static void test_conv_errors(void **state)
 	tn_init(&t, "Conv");
 	tn_str(&t, "auto_pad", "SAME");
 	expect_error(&t, f, 2, 1, ERR_INVALID, "auto_pad 'SAME'");
+	tn_init(&t, "Conv");
+	tn_ints(&t, "dilations", 2, 1, 1 << 30);
+	expect_error(&t, f, 2, 1, ERR_INVALID, "dilations[1] is 1073741824, larger than the limit");
 	tn_init(&t, "Conv");
 	int32_t ibuf[200] = { 0 };
 	struct shape xs = shp(4, 1, 8, 5, 5);
@@ -1071,6 +1079,275 @@ static void test_softmax_large(void **state)
 	result_fini(&r);
 }
 
+/* --- ConvTranspose -------------------------------------------------------- */
+
+static void test_convtranspose_basic(void **state)
+{
+	float x[9], w[18];
+	for (int i = 0; i < 9; i++)
+		x[i] = (float)i;
+	for (int i = 0; i < 18; i++)
+		w[i] = 1.0f;
+	struct tensor tx = ften(shp(4, 1, 1, 3, 3), x), tw = ften(shp(4, 1, 2, 3, 3), w);
+	const struct tensor *in[] = { &tx, &tw };
+	struct result r;
+	struct err e;
+	struct tnode t;
+	tn_init(&t, "ConvTranspose");
+	assert_int_equal(run_op(&t, in, 2, &r, 1, &e), OK);
+	expect_shape(&r.out[0], shp(4, 1, 2, 5, 5));
+	const float plane[] = { 0, 1,  3,  3,  2,  3, 8,  15, 12, 7,  9, 21, 36,
+				27, 15, 9, 20, 33, 24, 13, 6, 13, 21, 15, 8 };
+	float want[50];
+	memcpy(want, plane, sizeof plane);
+	memcpy(want + 25, plane, sizeof plane);
+	expect_floats(&r.out[0], want, 50, 1e-5f);
+	result_fini(&r);
+
+	/* output_shape [10, 8] with strides [3, 2]: natural size 9x7, the extra row and column
+	 * at the end stay zero */
+	tn_ints(&t, "strides", 2, 3, 2);
+	tn_ints(&t, "output_shape", 2, 10, 8);
+	assert_int_equal(run_op(&t, in, 2, &r, 1, &e), OK);
+	expect_shape(&r.out[0], shp(4, 1, 2, 10, 8));
+	const float *y = r.out[0].data;
+	for (int i = 0; i < 8; i++)
+		assert_true(y[9 * 8 + i] == 0.0f);
+	assert_true(y[0] == 0.0f && y[1] == 0.0f && y[2] == 1.0f);
+	result_fini(&r);
+
+	/* SAME_UPPER, stride 2: output 6x6 = natural 7x7 minus the last row and column */
+	tn_init(&t, "ConvTranspose");
+	tn_ints(&t, "strides", 2, 2, 2);
+	tn_str(&t, "auto_pad", "SAME_UPPER");
+	assert_int_equal(run_op(&t, in, 2, &r, 1, &e), OK);
+	expect_shape(&r.out[0], shp(4, 1, 2, 6, 6));
+	y = r.out[0].data;
+	/* row 0: x00 at cols 0-2, x01 at 2-4, x02 at 4-6 */
+	const float row0[] = { 0, 0, 1, 1, 3, 2 };
+	for (int i = 0; i < 6; i++)
+		assert_true(y[i] == row0[i]);
+	result_fini(&r);
+
+	tn_init(&t, "ConvTranspose");
+	struct tensor tw2 = ften(shp(4, 2, 1, 3, 3), w);
+	const struct tensor *bad[] = { &tx, &tw2 };
+	expect_error(&t, bad, 2, 1, ERR_SHAPE, "input has 1 channels but weight expects 2");
+}
+
+struct ctspec {
+	int n, c, m, group;
+	int in[2], k[2], s[2], d[2], p0[2], p1[2], op[2];
+};
+
+static void convt_check(const struct ctspec *c)
+{
+	int cg = c->c / c->group, mg = c->m / c->group, od[2];
+	for (int i = 0; i < 2; i++)
+		od[i] = c->s[i] * (c->in[i] - 1) + c->op[i] + (c->k[i] - 1) * c->d[i] + 1 -
+			c->p0[i] - c->p1[i];
+	struct tnode t;
+	tn_init(&t, "ConvTranspose");
+	tn_int(&t, "group", c->group);
+	tn_ints(&t, "strides", 2, c->s[0], c->s[1]);
+	tn_ints(&t, "dilations", 2, c->d[0], c->d[1]);
+	tn_ints(&t, "pads", 4, c->p0[0], c->p0[1], c->p1[0], c->p1[1]);
+	tn_ints(&t, "output_padding", 2, c->op[0], c->op[1]);
+	struct shape xs = shp(4, c->n, c->c, c->in[0], c->in[1]);
+	struct shape ws = shp(4, c->c, mg, c->k[0], c->k[1]);
+	float *x = frand_buf(shape_numel(&xs)), *w = frand_buf(shape_numel(&ws));
+	float *b = frand_buf(c->m);
+	struct tensor tx = ften(xs, x), tw = ften(ws, w), tb = ften(shp(1, c->m), b);
+	const struct tensor *in[] = { &tx, &tw, &tb };
+	struct result r;
+	struct err e;
+	if (run_op(&t, in, 3, &r, 1, &e))
+		fail_msg("convtranspose: %s", e.msg);
+	expect_shape(&r.out[0], shp(4, c->n, c->m, od[0], od[1]));
+	int64_t yn = (int64_t)c->n * c->m * od[0] * od[1];
+	double *ref = calloc((size_t)yn, sizeof(double));
+	assert_non_null(ref);
+	for (int n = 0; n < c->n; n++)
+		for (int m = 0; m < c->m; m++)
+			for (int i = 0; i < od[0] * od[1]; i++)
+				ref[(n * c->m + m) * od[0] * od[1] + i] = b[m];
+	for (int n = 0; n < c->n; n++)
+	for (int ch = 0; ch < c->c; ch++)
+	for (int ih = 0; ih < c->in[0]; ih++)
+	for (int iw = 0; iw < c->in[1]; iw++)
+	for (int mm = 0; mm < mg; mm++)
+	for (int kh = 0; kh < c->k[0]; kh++)
+	for (int kw = 0; kw < c->k[1]; kw++) {
+		int oh = ih * c->s[0] - c->p0[0] + kh * c->d[0];
+		int ow = iw * c->s[1] - c->p0[1] + kw * c->d[1];
+		if (oh < 0 || oh >= od[0] || ow < 0 || ow >= od[1])
+			continue;
+		int m = (ch / cg) * mg + mm;
+		ref[((n * c->m + m) * od[0] + oh) * od[1] + ow] +=
+			(double)x[((n * c->c + ch) * c->in[0] + ih) * c->in[1] + iw] *
+			w[((ch * mg + mm) * c->k[0] + kh) * c->k[1] + kw];
+	}
+	const float *y = r.out[0].data;
+	for (int64_t i = 0; i < yn; i++)
+		if (!(fabs(y[i] - ref[i]) <= 1e-4))
+			fail_msg("convtranspose element %lld: %g vs %g", (long long)i, (double)y[i],
+				 ref[i]);
+	free(ref);
+	free(x);
+	free(w);
+	free(b);
+	result_fini(&r);
+}
+
+static void test_convtranspose_random(void **state)
+{
+	static const struct ctspec cases[] = {
+		{ 2, 3, 4, 1, { 5, 6 }, { 3, 3 }, { 1, 1 }, { 1, 1 }, { 0, 0 }, { 0, 0 }, { 0, 0 } },
+		{ 2, 4, 6, 2, { 4, 5 }, { 3, 2 }, { 2, 3 }, { 1, 1 }, { 1, 0 }, { 0, 1 }, { 1, 2 } },
+		{ 1, 3, 3, 3, { 6, 6 }, { 4, 4 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, { 0, 0 } },
+		{ 1, 2, 2, 1, { 4, 4 }, { 3, 3 }, { 1, 2 }, { 2, 2 }, { 2, 1 }, { 0, 2 }, { 0, 1 } },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		convt_check(&cases[i]);
+}
+
+/* Naive pooling over 3-D windows with explicit pads; out sizes given (ceil_mode decided by the
+ * caller).  Max ignores padding; average divides by valid taps or, with count_pad, by the taps
+ * inside [-p0, in + p1). */
+struct pspec {
+	int n, c, nsp, ceil, count_pad, is_max;
+	int in[3], k[3], s[3], d[3], p0[3], p1[3];
+};
+
+static int ps_out(const struct pspec *c, int i)
+{
+	int span = c->in[i] + c->p0[i] + c->p1[i] - ((c->k[i] - 1) * c->d[i] + 1);
+	int o = (c->ceil ? (span + c->s[i] - 1) / c->s[i] : span / c->s[i]) + 1;
+	if (c->ceil && (o - 1) * c->s[i] >= c->in[i] + c->p0[i])
+		o--;
+	return o;
+}
+
+static void pool_check(const struct pspec *c)
+{
+	int lead = 3 - c->nsp, od[3];
+	for (int i = 0; i < 3; i++)
+		od[i] = ps_out(c, i);
+	struct tnode t;
+	tn_init(&t, c->is_max ? "MaxPool" : "AveragePool");
+	struct attr *ak = tn_attr(&t, "kernel_shape", ATTR_INTS);
+	struct attr *as = tn_attr(&t, "strides", ATTR_INTS);
+	struct attr *ad = tn_attr(&t, "dilations", ATTR_INTS);
+	struct attr *ap = tn_attr(&t, "pads", ATTR_INTS);
+	tn_int(&t, "ceil_mode", c->ceil);
+	tn_int(&t, "count_include_pad", c->count_pad);
+	int64_t kv[3], sv[3], dv[3], pv[6];
+	struct shape xs = { .rank = 2 + c->nsp }, ys = { .rank = 2 + c->nsp };
+	xs.dim[0] = ys.dim[0] = c->n;
+	xs.dim[1] = ys.dim[1] = c->c;
+	for (int i = 0; i < c->nsp; i++) {
+		kv[i] = c->k[lead + i];
+		sv[i] = c->s[lead + i];
+		dv[i] = c->d[lead + i];
+		pv[i] = c->p0[lead + i];
+		pv[c->nsp + i] = c->p1[lead + i];
+		xs.dim[2 + i] = c->in[lead + i];
+		ys.dim[2 + i] = od[lead + i];
+	}
+	ak->ints = kv;
+	ak->n = as->n = ad->n = c->nsp;
+	as->ints = sv;
+	ad->ints = dv;
+	ap->ints = pv;
+	ap->n = 2 * c->nsp;
+	float *x = frand_buf(shape_numel(&xs));
+	struct tensor tx = ften(xs, x);
+	const struct tensor *in[] = { &tx };
+	struct result r;
+	struct err e;
+	/* MaxPool twice: without and with Indices (two kernels) */
+	for (int pass = 0; pass < (c->is_max ? 2 : 1); pass++) {
+		if (run_op(&t, in, 1, &r, 1 + pass, &e))
+			fail_msg("pool: %s", e.msg);
+		expect_shape(&r.out[0], ys);
+		const float *y = r.out[0].data;
+		const int64_t *ind = pass ? r.out[1].data : NULL;
+		int64_t q = 0;
+		for (int pl = 0; pl < c->n * c->c; pl++)
+		for (int o0 = 0; o0 < od[0]; o0++)
+		for (int o1 = 0; o1 < od[1]; o1++)
+		for (int o2 = 0; o2 < od[2]; o2++, q++) {
+			double acc = c->is_max ? -FLT_MAX : 0.0; /* a window all in padding */
+			int cnt = 0, cntp = 0;
+			int64_t at = -1;
+			for (int k0 = 0; k0 < c->k[0]; k0++)
+			for (int k1 = 0; k1 < c->k[1]; k1++)
+			for (int k2 = 0; k2 < c->k[2]; k2++) {
+				int i0 = o0 * c->s[0] - c->p0[0] + k0 * c->d[0];
+				int i1 = o1 * c->s[1] - c->p0[1] + k1 * c->d[1];
+				int i2 = o2 * c->s[2] - c->p0[2] + k2 * c->d[2];
+				if (i0 < c->in[0] + c->p1[0] && i1 < c->in[1] + c->p1[1] &&
+				    i2 < c->in[2] + c->p1[2])
+					cntp++;
+				if (i0 < 0 || i0 >= c->in[0] || i1 < 0 || i1 >= c->in[1] || i2 < 0 ||
+				    i2 >= c->in[2])
+					continue;
+				int64_t sp = ((int64_t)i0 * c->in[1] + i1) * c->in[2] + i2;
+				float v = x[(int64_t)pl * c->in[0] * c->in[1] * c->in[2] + sp];
+				cnt++;
+				if (!c->is_max)
+					acc += v;
+				else if (v > acc) {
+					acc = v;
+					at = (int64_t)pl * c->in[0] * c->in[1] * c->in[2] + sp;
+				}
+			}
+			double want = c->is_max ? acc : acc / (c->count_pad ? cntp : cnt);
+			if (!(fabs(y[q] - want) <= 1e-5))
+				fail_msg("pool element %lld: %g vs %g", (long long)q, (double)y[q],
+					 want);
+			if (ind && ind[q] != at)
+				fail_msg("pool index %lld: %lld vs %lld", (long long)q,
+					 (long long)ind[q], (long long)at);
+		}
+		result_fini(&r);
+	}
+	free(x);
+}
+
+static void test_pool_random(void **state)
+{
+	static const struct pspec cases[] = {
+		/* n c nsp ceil cpad max  in          k          s          d          p0 p1 */
+		{ 2, 3, 2, 0, 0, 1, { 1, 28, 28 }, { 1, 2, 2 }, { 1, 2, 2 }, { 1, 1, 1 }, { 0, 0, 0 },
+		  { 0, 0, 0 } },
+		{ 1, 2, 2, 1, 0, 1, { 1, 9, 11 }, { 1, 3, 3 }, { 1, 2, 2 }, { 1, 1, 1 }, { 0, 1, 1 },
+		  { 0, 1, 0 } },
+		{ 1, 2, 2, 0, 0, 1, { 1, 10, 9 }, { 1, 3, 2 }, { 1, 1, 3 }, { 1, 2, 2 }, { 0, 2, 1 },
+		  { 0, 1, 2 } },
+		{ 1, 2, 2, 0, 0, 0, { 1, 9, 11 }, { 1, 3, 3 }, { 1, 2, 2 }, { 1, 1, 1 }, { 0, 1, 1 },
+		  { 0, 1, 1 } },
+		{ 1, 2, 2, 1, 1, 0, { 1, 9, 11 }, { 1, 3, 3 }, { 1, 2, 2 }, { 1, 1, 1 }, { 0, 1, 1 },
+		  { 0, 1, 1 } },
+		{ 1, 2, 2, 1, 0, 0, { 1, 8, 8 }, { 1, 3, 3 }, { 1, 2, 3 }, { 1, 1, 2 }, { 0, 0, 1 },
+		  { 0, 2, 0 } },
+		{ 2, 2, 1, 0, 0, 1, { 1, 1, 20 }, { 1, 1, 4 }, { 1, 1, 3 }, { 1, 1, 1 }, { 0, 0, 2 },
+		  { 0, 0, 2 } },
+		{ 1, 2, 3, 0, 0, 1, { 5, 6, 7 }, { 2, 3, 2 }, { 2, 1, 2 }, { 1, 1, 1 }, { 1, 1, 0 },
+		  { 0, 1, 1 } },
+		{ 1, 2, 3, 1, 1, 0, { 5, 6, 7 }, { 2, 3, 2 }, { 2, 1, 2 }, { 1, 1, 1 }, { 1, 1, 0 },
+		  { 0, 1, 1 } },
+		/* 2x2 stride 2 with a padded top row, odd sizes, ceil */
+		{ 2, 2, 2, 1, 0, 1, { 1, 7, 9 }, { 1, 2, 2 }, { 1, 2, 2 }, { 1, 1, 1 }, { 0, 1, 0 },
+		  { 0, 0, 0 } },
+		/* depth kernel 1 with depth padding: first and last windows see only padding */
+		{ 1, 2, 3, 0, 0, 1, { 3, 6, 6 }, { 1, 2, 2 }, { 1, 2, 2 }, { 1, 1, 1 }, { 1, 0, 0 },
+		  { 1, 0, 0 } },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		pool_check(&cases[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1080,11 +1357,14 @@ int main(void)
 		cmocka_unit_test(test_conv_autopad),
 		cmocka_unit_test(test_conv_random_paths),
 		cmocka_unit_test(test_conv_errors),
+		cmocka_unit_test(test_convtranspose_basic),
+		cmocka_unit_test(test_convtranspose_random),
 		cmocka_unit_test(test_gemm_attributes),
 		cmocka_unit_test(test_matmul_small),
 		cmocka_unit_test(test_matmul_broadcast),
 		cmocka_unit_test(test_maxpool),
 		cmocka_unit_test(test_avgpool),
+		cmocka_unit_test(test_pool_random),
 		cmocka_unit_test(test_global_pools),
 		cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_layernorm),

@@ -255,7 +255,8 @@ static void test_squeeze_unsqueeze(void **state)
 	want_shape(&c.out[0], 4, DIMS(3, 1, 2, 1));
 	call_fini(&c);
 	struct tensor dup = tv(DT_INT64, 1, DIMS(2), I64(1, -3));
-	c = (struct call){ .op = "Unsqueeze", .opset = 13, .n_in = 2, .n_out = 1, .in = { &y, &dup } };
+	c = (struct call){ .op = "Unsqueeze", .opset = 13, .n_in = 2, .n_out = 1,
+			   .in = { &y, &dup } };
 	want_err(&c, ERR_INVALID, "axis 1 is given twice");
 }
 
@@ -331,8 +332,8 @@ static void test_expand(void **state)
 	struct call c = { .op = "Expand", .opset = 13, .n_in = 2, .n_out = 1, .in = { &x, &shp } };
 	assert_int_equal(call_op(&c), OK);
 	want_shape(&c.out[0], 3, DIMS(2, 3, 4));
-	want_f32(&c.out[0], F32(1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-		 24);
+	want_f32(&c.out[0],
+		 F32(1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), 24);
 	call_fini(&c);
 	/* the target may be smaller than the input: bidirectional broadcast */
 	struct tensor small = tv(DT_INT64, 1, DIMS(1), I64(1));
@@ -504,7 +505,9 @@ static void test_transpose_random(void **state)
 		int64_t dims[TENSOR_MAX_RANK], perm[TENSOR_MAX_RANK];
 		for (int d = 0; d < rank; d++) {
 			uint64_t r = xrand() % 10;
-			dims[d] = r < 3 ? 1 : r < 8 ? (int64_t)(2 + xrand() % 4) : (int64_t)(9 + xrand() % 30);
+			dims[d] = r < 3	  ? 1
+				  : r < 8 ? (int64_t)(2 + xrand() % 4)
+					  : (int64_t)(9 + xrand() % 30);
 			perm[d] = d;
 		}
 		for (int d = rank - 1; d > 0; d--) {
@@ -642,7 +645,8 @@ static void test_slice(void **state)
 			   .in = { &x, &st3, &en3, &ax3, &zero } };
 	want_err(&c, ERR_INVALID, "step for axis 1 is 0");
 	struct tensor rt = tv(DT_INT64, 1, DIMS(1), NULL);
-	c = (struct call){ .op = "Slice", .opset = 13, .n_in = 3, .n_out = 1, .in = { &x, &rt, &en3 } };
+	c = (struct call){ .op = "Slice", .opset = 13, .n_in = 3, .n_out = 1,
+			   .in = { &x, &rt, &en3 } };
 	want_err(&c, ERR_UNSUPPORTED, "starts input is not constant");
 }
 
@@ -702,8 +706,8 @@ static void test_tile(void **state)
 	struct call c = { .op = "Tile", .opset = 13, .n_in = 2, .n_out = 1, .in = { &x, &r } };
 	assert_int_equal(call_op(&c), OK);
 	want_shape(&c.out[0], 2, DIMS(4, 6));
-	want_f32(&c.out[0], F32(1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4, 1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4),
-		 24);
+	want_f32(&c.out[0],
+		 F32(1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4, 1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4), 24);
 	call_fini(&c);
 	struct tensor r1 = tv(DT_INT64, 1, DIMS(1), I64(2));
 	c = (struct call){ .op = "Tile", .opset = 13, .n_in = 2, .n_out = 1, .in = { &x, &r1 } };
@@ -835,14 +839,15 @@ static void test_resize_nearest(void **state)
 			   .n_out = 1, .in = { &x, &us } };
 	assert_int_equal(call_op(&c), OK);
 	want_shape(&c.out[0], 4, DIMS(1, 1, 4, 6));
-	want_f32(&c.out[0], F32(1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4),
-		 24);
+	want_f32(&c.out[0],
+		 F32(1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4), 24);
 	call_fini(&c);
 	c.op = "Resize";
 	c.opset = 10;
 	assert_int_equal(call_op(&c), OK);
 	want_shape(&c.out[0], 4, DIMS(1, 1, 4, 6));
-	want_f32(&c.out[0], F32(1, 1, 1, 2, 2, 2), 6);
+	want_f32(&c.out[0],
+		 F32(1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4), 24);
 	call_fini(&c);
 }
 
@@ -878,8 +883,8 @@ static void test_resize_linear(void **state)
 	struct tensor x = tv(DT_FLOAT, 4, DIMS(1, 2, 2, 2), F32(1, 2, 3, 4, 10, 20, 30, 40));
 	resize13(&x, NULL, I64(1, 2, 3, 3), 4, "linear", "align_corners", NULL, &c, at, aux);
 	assert_int_equal(call_op(&c), OK);
-	want_f32(&c.out[0], F32(1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4, 10, 15, 20, 20, 25, 30, 30, 35, 40),
-		 18);
+	want_f32(&c.out[0],
+		 F32(1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4, 10, 15, 20, 20, 25, 30, 30, 35, 40), 18);
 	call_fini(&c);
 	/* cubic on constant data stays constant (weights sum to 1) */
 	struct tensor k = tv(DT_FLOAT, 2, DIMS(3, 3), F32(5, 5, 5, 5, 5, 5, 5, 5, 5));
