@@ -260,6 +260,17 @@ enum status bundle_open(const char *path, struct bundle *b, struct err *e)
 	if (stat(path, &st) != 0)
 		return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
 	enum status s = OK;
+	/* "folder/bundle.json" names the bundle folder */
+	size_t plen = strlen(path);
+	if (S_ISREG(st.st_mode) && plen >= 11 && strcmp(path + plen - 11, "bundle.json") == 0 &&
+	    (plen == 11 || path[plen - 12] == '/')) {
+		char *dir = dirname_of(path);
+		if (!dir)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		s = bundle_open(dir, b, e);
+		free(dir);
+		return s;
+	}
 	if (S_ISDIR(st.st_mode)) {
 		b->is_dir = true;
 		b->dir = strdup(path);

@@ -823,7 +823,6 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 		if (st)
 			goto done;
 	}
-	/* constant outputs are not recomputed per chunk: copy them once */
 	int n_workers = r->n_threads;
 	if (j.n_chunks < n_workers)
 		n_workers = (int)j.n_chunks;

@@ -50,8 +50,8 @@ enum status bcast_shape_n(const struct shape *const *in, int n, struct shape *ou
 			/* name the offending operand against what the others gave so far */
 			struct shape sofar = r;
 			sofar.dim[shift + i] = *o;
-			return err_set(e, ERR_SHAPE, "input %d shape %s cannot be broadcast with %s",
-				       k, shape_str(s, b1, sizeof b1),
+			return err_set(e, ERR_SHAPE,
+				       "input %d shape %s cannot be broadcast with %s", k, shape_str(s, b1, sizeof b1),
 				       shape_str(&sofar, b2, sizeof b2));
 		}
 	}

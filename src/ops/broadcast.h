@@ -46,7 +46,7 @@ struct bcast_iter {
 	int rank;			       /* merged outer dims (run excluded), 0..7 */
 	int64_t dim[TENSOR_MAX_RANK];	       /* outer dims, outermost first */
 	int64_t stride[BCAST_MAX_IN][TENSOR_MAX_RANK]; /* per operand, elements */
-	int64_t run;			       /* length of the innermost dim (>= 1 unless empty) */
+	int64_t run;			       /* innermost length (>= 1 unless empty) */
 	int64_t run_stride[BCAST_MAX_IN];      /* 0 or 1 */
 	int64_t n_runs;			       /* product of the outer dims */
 	/* walking state */

@@ -263,7 +263,8 @@ static void im2col(const float *restrict x, int64_t xstride, int64_t nbk, int64_
 static void conv_gemm(const struct conv_params *p, const float *x, const float *wt,
 		      const float *bias, float *y, float *scratch)
 {
-	float *col = scratch, *tmp = (float *)((char *)scratch + p->tmp_off);
+	/* scratch is NULL for a single-sample 1x1 conv, which needs none */
+	float *col = scratch, *tmp = scratch ? (float *)((char *)scratch + p->tmp_off) : NULL;
 	const int64_t osp = p->osp, isp = p->isp;
 	for (int64_t n0 = 0; n0 < p->n; n0 += p->nb) {
 		int64_t nbk = p->n - n0 < p->nb ? p->n - n0 : p->nb;

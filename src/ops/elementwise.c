@@ -169,8 +169,10 @@ BIN_KERNEL(fmod_f64, double, double, double, fmod(x, v))
 	BIN_KERNEL(sub_##sfx, T, T, T, sfx##_st(F_SUB(sfx##_ld(x), sfx##_ld(v))))                 \
 	BIN_KERNEL(mul_##sfx, T, T, T, sfx##_st(F_MUL(sfx##_ld(x), sfx##_ld(v))))                 \
 	BIN_KERNEL(div_##sfx, T, T, T, sfx##_st(F_DIV(sfx##_ld(x), sfx##_ld(v))))                 \
-	BIN_KERNEL(max_##sfx, T, T, T, (sfx##_ld(x) > sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v) \
-	BIN_KERNEL(min_##sfx, T, T, T, (sfx##_ld(x) < sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v) \
+	BIN_KERNEL(max_##sfx, T, T, T,                                                            \
+		   (sfx##_ld(x) > sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v)             \
+	BIN_KERNEL(min_##sfx, T, T, T,                                                            \
+		   (sfx##_ld(x) < sfx##_ld(v) || sfx##_ld(x) != sfx##_ld(x)) ? x : v)             \
 	BIN_KERNEL(prelu_##sfx, T, T, T, sfx##_st(F_PRELU(sel_f32, sfx##_ld(x), sfx##_ld(v))))    \
 	BIN_KERNEL(fmod_##sfx, T, T, T, sfx##_st(fmodf(sfx##_ld(x), sfx##_ld(v))))                \
 	BIN_KERNEL(eq_##sfx, T, T, uint8_t, sfx##_ld(x) == sfx##_ld(v))                           \
@@ -426,7 +428,8 @@ static enum status bin_prepare(struct step *s, const struct tensor *const *in, i
 	if (op == B_PRELU && !shape_equal(&so, &a->shape)) {
 		char b1[160], b2[160];
 		return err_set(e, ERR_SHAPE, "slope %s does not broadcast to X %s",
-			       shape_str(&b->shape, b1, sizeof b1), shape_str(&a->shape, b2, sizeof b2));
+			       shape_str(&b->shape, b1, sizeof b1),
+			       shape_str(&a->shape, b2, sizeof b2));
 	}
 	struct bin_params *p = malloc(sizeof *p);
 	if (!p)
@@ -448,8 +451,8 @@ static enum status bin_run(const struct step *s, const struct tensor *const *in,
 	struct shape sb = legacy_b_shape(&a->shape, &b->shape, p->legacy_axis);
 	bin_fn f = p->f;
 	/* x ** 2 is common (variance in decomposed LayerNorm) and much cheaper as x * x */
-	if (p->op == B_POW && a->dtype == DT_FLOAT && b->dtype == DT_FLOAT && tensor_numel(b) == 1 &&
-	    *(const float *)b->data == 2.0f) {
+	if (p->op == B_POW && a->dtype == DT_FLOAT && b->dtype == DT_FLOAT &&
+	    tensor_numel(b) == 1 && *(const float *)b->data == 2.0f) {
 		bin_apply(t_mul[DT_FLOAT], a->data, 4, &a->shape, a->data, 4, &a->shape, out[0]);
 		return OK;
 	}
@@ -580,8 +583,8 @@ static enum status var_run(const struct step *s, const struct tensor *const *in,
 		const struct tensor *prev = in[0];
 		for (int k = 1; k <= m; k++) {
 			const struct tensor *dst = ((m - k) % 2 == 0) ? y : &tmp;
-			bin_apply(p->f, prev->data, es, &prev->shape, in[k]->data, es, &in[k]->shape,
-				  dst);
+			bin_apply(p->f, prev->data, es, &prev->shape, in[k]->data, es,
+				  &in[k]->shape, dst);
 			prev = dst;
 		}
 	}

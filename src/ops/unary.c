@@ -439,7 +439,8 @@ static enum status un_prepare(struct step *s, const struct tensor *const *in, in
 		if (strcmp(appr, "tanh") == 0)
 			p->op = U_GELU_TANH;
 		else if (strcmp(appr, "none") != 0)
-			st = err_set(e, ERR_UNSUPPORTED, "approximate=\"%s\" is not supported", appr);
+			st = err_set(e, ERR_UNSUPPORTED, "approximate=\"%s\" is not supported",
+				     appr);
 		break;
 	}
 	case U_ISINF: {

@@ -1148,6 +1148,73 @@ static void test_reduce_types_and_lse(void **state)
 	result_fini(&r);
 }
 
+/* --- extras: ArgMax / ArgMin, BitShift, Shrink, trigonometry ----------------------------- */
+
+static void test_extras(void **state)
+{
+	struct tnode t;
+	struct result r;
+	/* [2,3]: ties go to the first index unless select_last_index */
+	const float x[6] = { 1, 5, 5, 7, -1, 7 };
+	struct tensor tx = ten(DT_FLOAT, shp(2, 2, 3), x);
+	const struct tensor *in[2] = { &tx, NULL };
+	tn_init(&t, "ArgMax");
+	tn_int(&t, "axis", 1);
+	run_ok(&t, in, 1, &r);
+	expect_shape(&r.out[0], shp(2, 2, 1));
+	const int64_t am[2] = { 1, 0 };
+	expect_i64(&r.out[0], am, 2);
+	result_fini(&r);
+	tn_int(&t, "select_last_index", 1);
+	tn_int(&t, "keepdims", 0);
+	run_ok(&t, in, 1, &r);
+	expect_shape(&r.out[0], shp(1, 2));
+	const int64_t aml[2] = { 2, 2 };
+	expect_i64(&r.out[0], aml, 2);
+	result_fini(&r);
+	tn_init(&t, "ArgMin");
+	run_ok(&t, in, 1, &r); /* axis 0 over the strided path */
+	expect_shape(&r.out[0], shp(2, 1, 3));
+	const int64_t amn[3] = { 0, 1, 0 };
+	expect_i64(&r.out[0], amn, 3);
+	result_fini(&r);
+
+	tn_init(&t, "BitShift");
+	tn_str(&t, "direction", "LEFT");
+	const uint8_t u[3] = { 1, 3, 255 }, sh[3] = { 1, 7, 8 };
+	struct tensor tu = ten(DT_UINT8, shp(1, 3), u), ts = ten(DT_UINT8, shp(1, 3), sh);
+	in[0] = &tu, in[1] = &ts;
+	run_ok(&t, in, 2, &r);
+	const uint8_t lw[3] = { 2, 128, 0 };
+	assert_memory_equal(r.out[0].data, lw, 3);
+	result_fini(&r);
+	tn_init(&t, "BitShift");
+	tn_str(&t, "direction", "RIGHT");
+	run_ok(&t, in, 2, &r);
+	const uint8_t rw[3] = { 0, 0, 0 };
+	assert_memory_equal(r.out[0].data, rw, 3);
+	result_fini(&r);
+
+	const float sx[5] = { -2, -1, 0, 1, 2 };
+	struct tensor tsx = ten(DT_FLOAT, shp(1, 5), sx);
+	in[0] = &tsx;
+	tn_init(&t, "Shrink");
+	tn_float(&t, "lambd", 1.5f);
+	tn_float(&t, "bias", 1.5f);
+	run_ok(&t, in, 1, &r);
+	const float sw[5] = { -0.5f, 0, 0, 0, 0.5f };
+	expect_f(&r.out[0], sw, 5, 0);
+	result_fini(&r);
+
+	const float tr[3] = { 0.5f, -0.25f, 0.9f };
+	const float tan_w[3] = { 0.54630249f, -0.25534192f, 1.26015822f };
+	const float asin_w[3] = { 0.52359878f, -0.25268026f, 1.11976951f };
+	const float atanh_w[3] = { 0.54930614f, -0.25541281f, 1.47221949f };
+	un_f("Tan", tr, 3, tan_w, 1e-6f);
+	un_f("Asin", tr, 3, asin_w, 1e-6f);
+	un_f("Atanh", tr, 3, atanh_w, 1e-6f);
+}
+
 /* --- Cast --------------------------------------------------------------------------- */
 
 static void cast(const void *src, enum dtype from, int n, enum dtype to, struct result *r)
@@ -1408,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_reduce_axes),
 		cmocka_unit_test(test_reduce_axes_input),
 		cmocka_unit_test(test_reduce_types_and_lse),
+		cmocka_unit_test(test_extras),
 		cmocka_unit_test(test_cast_float_to_int),
 		cmocka_unit_test(test_cast_int_paths),
 		cmocka_unit_test(test_cast_half),
