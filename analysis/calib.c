@@ -376,7 +376,8 @@ static double entropy_threshold(const struct calib_stats *s, int levels)
 		/* Q: in-range mass per group, spread over the bins where P (with
 		 * the outliers) is nonzero */
 		for (int g = 0; g < levels; g++) {
-			int a = (int)((int64_t)g * v / levels), b = (int)((int64_t)(g + 1) * v / levels);
+			int a = (int)((int64_t)g * v / levels);
+			int b = (int)((int64_t)(g + 1) * v / levels);
 			double sum = 0;
 			int nz = 0;
 			for (int i = a; i < b; i++) {
@@ -446,7 +447,8 @@ static double mse_int(const struct mse_prefix *px, int el, int eh, double levels
 	const double *c = px->c, *m1 = px->m1, *m2 = px->m2;
 	double lo = -px->r + el * px->w, hi = -px->r + eh * px->w, w2 = px->w * px->w / 12;
 	double below = lo * lo * c[el] - 2 * lo * m1[el] + m2[el] + c[el] * w2;
-	double cu = c[CALIB_BINS] - c[eh], mu1 = m1[CALIB_BINS] - m1[eh], mu2 = m2[CALIB_BINS] - m2[eh];
+	double cu = c[CALIB_BINS] - c[eh], mu1 = m1[CALIB_BINS] - m1[eh];
+	double mu2 = m2[CALIB_BINS] - m2[eh];
 	double above = hi * hi * cu - 2 * hi * mu1 + mu2 + cu * w2;
 	double step = (hi - lo) / levels;
 	/* cancellation can leave a clipping term slightly negative: it is >= 0 */
@@ -639,7 +641,8 @@ enum status calib_spec_parse(const char *text, struct calib_spec *out, struct er
 	const char *colon = strchr(text, ':');
 	size_t len = colon ? (size_t)(colon - text) : strlen(text);
 	for (int m = 0; m < CALIB_COUNT; m++) {
-		if (strlen(calib_methods[m].name) != len || strncmp(calib_methods[m].name, text, len))
+		const char *name = calib_methods[m].name;
+		if (strlen(name) != len || strncmp(name, text, len))
 			continue;
 		struct calib_spec c = { .method = (enum calib_method)m, .percentile = 99.99 };
 		if (colon) {

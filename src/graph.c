@@ -447,7 +447,8 @@ enum status graph_finalize(struct graph *g, struct err *e)
 	}
 	for (int i = 0; i < nn; i++)
 		sorted[i] = g->nodes[order[i]];
-	memcpy(g->nodes, sorted, (size_t)nn * sizeof *sorted);
+	if (nn)
+		memcpy(g->nodes, sorted, (size_t)nn * sizeof *sorted);
 	for (int ni = 0; ni < nn; ni++)
 		for (int k = 0; k < g->nodes[ni].n_outputs; k++)
 			if (g->nodes[ni].outputs[k] >= 0)

@@ -18,7 +18,7 @@
  *  - fp16 / fp8: round |v| in float arithmetic as (|v| + C) - C, where C is
  *    a power of two built from |v|'s exponent whose ulp is the target's ulp
  *    there (at least the target's subnormal step): round to nearest even,
- *    subnormals included, in five vector instructions; overflow, infinity
+ *    subnormals included, in a handful of vector instructions; overflow, infinity
  *    and NaN are selected at the end (see round_to_format).
  *  - bf16: add 0x7fff plus the lowest kept bit to the bit pattern and clear
  *    the low 16 bits: nearest even, the carry walking into the exponent.
@@ -35,11 +35,12 @@
  * saturate, otherwise NaN (E4M3FN) or +-inf (E5M2).  NaN stays NaN.
  */
 /*
- * gcc sinks the float arithmetic of the subnormal path into the branch that
- * uses it and then, under -ftrapping-math (its default), refuses to turn the
- * branch back into a select, so the fp16 and fp8 loops would not vectorise.
- * qlens never reads floating-point exception flags, so traps are irrelevant
- * here; results do not change (no reassociation, no contraction).
+ * Under -ftrapping-math (gcc's default) an ordered float comparison that may
+ * see a NaN, or float arithmetic that gcc has sunk into one arm of a select,
+ * counts as a possible trap, and gcc then keeps the branches and does not
+ * vectorise the fp16 and fp8 loops.  qlens never reads floating-point
+ * exception flags, so traps are irrelevant here; results do not change (no
+ * reassociation, no contraction).
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")

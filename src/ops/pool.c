@@ -120,6 +120,43 @@ static void tap_ranges(const struct nn_window *w, struct tap_range *r)
 	}
 }
 
+/* Fold input row r into output row yr over the interior columns [a, b): column ow reads taps
+ * r[ow * sw + off0 + kw * dw], kw < KW.  Max or sum. */
+static inline void fold_interior(const float *restrict r, float *restrict yr, int64_t a,
+				 int64_t b, int64_t KW, int64_t sw, int64_t dw, int64_t off0,
+				 bool is_max)
+{
+	if (is_max && KW == 2) {
+		/* the ubiquitous 2-wide max window: both taps in one pass */
+		for (int64_t ow = a; ow < b; ow++) {
+			const float *t = r + ow * sw + off0;
+			float v = t[dw] > t[0] ? t[dw] : t[0];
+			yr[ow] = v > yr[ow] ? v : yr[ow];
+		}
+		return;
+	}
+	for (int64_t kw = 0; kw < KW; kw++) {
+		const int64_t off = kw * dw + off0;
+		if (is_max && sw == 1) {
+			for (int64_t ow = a; ow < b; ow++) {
+				float v = r[ow + off];
+				yr[ow] = v > yr[ow] ? v : yr[ow];
+			}
+		} else if (is_max) {
+			for (int64_t ow = a; ow < b; ow++) {
+				float v = r[ow * sw + off];
+				yr[ow] = v > yr[ow] ? v : yr[ow];
+			}
+		} else if (sw == 1) {
+			for (int64_t ow = a; ow < b; ow++)
+				yr[ow] += r[ow + off];
+		} else {
+			for (int64_t ow = a; ow < b; ow++)
+				yr[ow] += r[ow * sw + off];
+		}
+	}
+}
+
 /*
  * Float max / average pooling without indices, one output row at a time: the row starts at
  * the identity, then every valid (kd, kh) input row is folded in tap by tap.  Output columns
@@ -168,36 +205,7 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 			for (int64_t kh = B->lo; kh < B->hi; kh++) {
 				const float *restrict r =
 					xp + ((A->start + kd * dd) * H + B->start + kh * dh) * W;
-				const int64_t off0 = -w->pad0[2];
-				if (is_max && KW == 2) {
-					/* the ubiquitous 2-wide max window: both taps in one pass */
-					for (int64_t ow = a; ow < b; ow++) {
-						const float *t = r + ow * sw + off0;
-						float v0 = t[0], v1 = t[dw];
-						float v = v1 > v0 ? v1 : v0;
-						yr[ow] = v > yr[ow] ? v : yr[ow];
-					}
-				} else
-				for (int64_t kw = 0; kw < KW; kw++) {
-					const int64_t off = kw * dw + off0;
-					if (is_max && sw == 1) {
-						for (int64_t ow = a; ow < b; ow++) {
-							float v = r[ow + off];
-							yr[ow] = v > yr[ow] ? v : yr[ow];
-						}
-					} else if (is_max) {
-						for (int64_t ow = a; ow < b; ow++) {
-							float v = r[ow * sw + off];
-							yr[ow] = v > yr[ow] ? v : yr[ow];
-						}
-					} else if (sw == 1) {
-						for (int64_t ow = a; ow < b; ow++)
-							yr[ow] += r[ow + off];
-					} else {
-						for (int64_t ow = a; ow < b; ow++)
-							yr[ow] += r[ow * sw + off];
-					}
-				}
+				fold_interior(r, yr, a, b, KW, sw, dw, -w->pad0[2], is_max);
 				for (int64_t ow = 0; ow < OW; ow++) {
 					if (ow == a)
 						ow = b;

@@ -305,7 +305,8 @@ static void test_onnx_examples(void **state)
 	struct qparams p = { 2.0f, 128 };
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(qfmt_quantize_one(QF_UINT8, x[i], p), want[i]);
-		assert_true(qfmt_dequantize_one(QF_UINT8, want[i], p) == (float)(want[i] - 128) * 2);
+		float back = qfmt_dequantize_one(QF_UINT8, want[i], p);
+		assert_true(back == (float)(want[i] - 128) * 2);
 	}
 	/* int8: 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 (half to even) */
 	struct qparams one = { 1.0f, 0 };
@@ -326,10 +327,10 @@ static void test_onnx_examples(void **state)
 	/* float codes are bit patterns */
 	assert_int_equal(qfmt_quantize_one(QF_FP16, 1.0f, one), 0x3c00);
 	assert_int_equal(qfmt_quantize_one(QF_BF16, 1.0f, one), 0x3f80);
-	assert_int_equal(qfmt_quantize_one(QF_FP8E4M3, 448.0f * 0.25f, (struct qparams){ 0.25f, 0 }),
-			 0x7e);
+	struct qparams quarter = { 0.25f, 0 };
+	assert_int_equal(qfmt_quantize_one(QF_FP8E4M3, 448.0f * 0.25f, quarter), 0x7e);
 	assert_int_equal(qfmt_quantize_one(QF_FP8E5M2, -1.0f, one), 0xbc);
-	assert_true(qfmt_dequantize_one(QF_FP8E4M3, 0x7e, (struct qparams){ 0.25f, 0 }) == 112.0f);
+	assert_true(qfmt_dequantize_one(QF_FP8E4M3, 0x7e, quarter) == 112.0f);
 	assert_true(qfmt_dequantize_one(QF_FP16, 0x3c00, one) == 1.0f);
 	assert_int_equal(qfmt_quantize_one(QF_FP32, 1.5f, one), (int32_t)f2u(1.5f));
 	assert_true(qfmt_dequantize_one(QF_FP32, (int32_t)f2u(1.5f), one) == 1.5f);
@@ -504,7 +505,8 @@ static void check_fp8_codes(const struct fp8fmt *t)
 	/* ties between adjacent codes go to the even one */
 	for (int c = 0; c < t->max_code; c++) {
 		for (int sign = 0; sign < 2; sign++) {
-			uint8_t lo = (uint8_t)(c | (sign << 7)), hi = (uint8_t)((c + 1) | (sign << 7));
+			uint8_t lo = (uint8_t)(c | (sign << 7));
+			uint8_t hi = (uint8_t)((c + 1) | (sign << 7));
 			float mid = (t->dec(lo) + t->dec(hi)) / 2; /* exact in float */
 			uint8_t even = (c & 1) ? hi : lo;
 			assert_int_equal(t->enc(mid, true), even);
@@ -673,9 +675,11 @@ static void test_axis_matches_loop(void **state)
 				struct qparams p[40];
 				for (int64_t i = 0; i < n; i++)
 					x[i] = (float)(rng_uniform() * 8 - 4);
-				for (int64_t c = 0; c < s.dim[axis]; c++)
-					p[c] = qfmt_params_from_range(fmts[fi], (float)(-rng_uniform() * 4),
-								      (float)(rng_uniform() * 4), false);
+				for (int64_t c = 0; c < s.dim[axis]; c++) {
+					float lo = (float)(-rng_uniform() * 4);
+					float hi = (float)(rng_uniform() * 4);
+					p[c] = qfmt_params_from_range(fmts[fi], lo, hi, false);
+				}
 				qfmt_fake_quant_axis(fmts[fi], x, y, &s, axis, p);
 				int64_t inner = 1;
 				for (int d = axis + 1; d < 3; d++)
