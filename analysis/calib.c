@@ -91,11 +91,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The statistics pass runs over every calibrated activation: build it for AVX2
+ * too and pick at load time (as qformat.c does). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CALIB_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CALIB_CLONES
+#endif
+
 #define HALF (CALIB_BINS / 2)
 
 void calib_stats_init(struct calib_stats *s) { memset(s, 0, sizeof *s); }
 
 /* Bin index of non-NaN x for range r (0 when no nonzero value was seen yet). */
+static void finish_add(struct calib_stats *s, int64_t n, uint64_t nans, float bmin, float bmax,
+		       double sum, double sq);
+
 static int bin_of(double x, double r)
 {
 	if (r == 0.0)
@@ -167,7 +178,7 @@ static float finite_abs_max(const float *x, int64_t n)
 	return m;
 }
 
-void calib_stats_add(struct calib_stats *s, const float *x, int64_t n)
+CALIB_CLONES void calib_stats_add(struct calib_stats *s, const float *x, int64_t n)
 {
 	if (n <= 0)
 		return;
@@ -186,31 +197,121 @@ void calib_stats_add(struct calib_stats *s, const float *x, int64_t n)
 	 * same whichever power-of-two R is in force (regrouping stays exact);
 	 * tinier negative values may join the zeros in bin 1024. */
 	const double k = s->range > 0 ? HALF / s->range : 0, top = CALIB_BINS - 1;
-	float bmin = INFINITY, bmax = -INFINITY;
-	double sum = 0, sq = 0;
-	uint64_t nans = 0;
-	for (int64_t i = 0; i < n; i++) {
-		float v = x[i];
-		if (v != v) {
-			nans++;
-			continue;
+	if (k <= 0) {
+		/* only zeros, NaN and infinities so far: rare, keep it simple */
+		float bmin = INFINITY, bmax = -INFINITY;
+		double sum = 0, sq = 0;
+		uint64_t nans = 0;
+		for (int64_t i = 0; i < n; i++) {
+			float v = x[i];
+			if (v != v) {
+				nans++;
+				continue;
+			}
+			bmin = v < bmin ? v : bmin;
+			bmax = v > bmax ? v : bmax;
+			double d = fabsf(v) <= FLT_MAX ? v : 0.0;
+			sum += d;
+			sq += d * d;
+			s->bins[bin_of(v, 0.0)]++;
 		}
-		bmin = v < bmin ? v : bmin;
-		bmax = v > bmax ? v : bmax;
-		double d = fabsf(v) <= FLT_MAX ? v : 0.0;
-		sum += d;
-		sq += d * d;
-		int j;
-		if (k > 0) {
+		finish_add(s, n, nans, bmin, bmax, sum, sq);
+		return;
+	}
+	/* Hot path, in blocks: first a branch-free pass that computes bin indices,
+	 * extremes, NaN count and sums with independent accumulators (so it
+	 * vectorises and has no long dependency chains), then the increments,
+	 * spread over four sub-histograms so that runs of equal bins (ReLU
+	 * zeros) do not serialise on one counter.  NaN lands in bin 0 in the
+	 * first pass and is taken out again. */
+	enum { BLOCK = 2048, L = 8 };
+	int32_t idx[BLOCK];
+	float vmin[L], vmax[L];
+	double vs[L], vq[L];
+	int64_t vn[L];
+	for (int l = 0; l < L; l++) {
+		vmin[l] = INFINITY;
+		vmax[l] = -INFINITY;
+		vs[l] = vq[l] = 0;
+		vn[l] = 0;
+	}
+	uint32_t *sub = NULL;
+	uint32_t sub_local[4][CALIB_BINS];
+	bool use_sub = n >= 4 * CALIB_BINS;
+	if (use_sub) {
+		memset(sub_local, 0, sizeof sub_local);
+		sub = &sub_local[0][0];
+	}
+	int64_t nans_bin0 = 0;
+	for (int64_t b0 = 0; b0 < n; b0 += BLOCK) {
+		int64_t m = n - b0 < BLOCK ? n - b0 : BLOCK;
+		const float *xb = x + b0;
+		int64_t i = 0;
+		for (; i + L <= m; i += L) {
+			for (int l = 0; l < L; l++) {
+				float v = xb[i + l];
+				int isnan_ = v != v;
+				vn[l] += isnan_;
+				vmin[l] = v < vmin[l] ? v : vmin[l];
+				vmax[l] = v > vmax[l] ? v : vmax[l];
+				double d = fabsf(v) <= FLT_MAX ? (double)v : 0.0;
+				vs[l] += d;
+				vq[l] += d * d;
+				double t = (double)v * k + HALF;
+				t = t > 0 ? t : 0;
+				t = t < top ? t : top;
+				idx[i + l] = (int32_t)t;
+			}
+		}
+		for (; i < m; i++) {
+			float v = xb[i];
+			vn[0] += v != v;
+			vmin[0] = v < vmin[0] ? v : vmin[0];
+			vmax[0] = v > vmax[0] ? v : vmax[0];
+			double d = fabsf(v) <= FLT_MAX ? (double)v : 0.0;
+			vs[0] += d;
+			vq[0] += d * d;
 			double t = (double)v * k + HALF;
 			t = t > 0 ? t : 0;
 			t = t < top ? t : top;
-			j = (int)t;
-		} else {
-			j = bin_of(v, 0.0);
+			idx[i] = (int32_t)t;
 		}
-		s->bins[j]++;
+		if (use_sub) {
+			int64_t j = 0;
+			for (; j + 4 <= m; j += 4) {
+				sub[0 * CALIB_BINS + idx[j]]++;
+				sub[1 * CALIB_BINS + idx[j + 1]]++;
+				sub[2 * CALIB_BINS + idx[j + 2]]++;
+				sub[3 * CALIB_BINS + idx[j + 3]]++;
+			}
+			for (; j < m; j++)
+				sub[idx[j]]++;
+		} else {
+			for (int64_t j = 0; j < m; j++)
+				s->bins[idx[j]]++;
+		}
 	}
+	if (use_sub)
+		for (int b = 0; b < CALIB_BINS; b++)
+			s->bins[b] += (uint64_t)sub_local[0][b] + sub_local[1][b] + sub_local[2][b] +
+				      sub_local[3][b];
+	float bmin = INFINITY, bmax = -INFINITY;
+	double sum = 0, sq = 0;
+	for (int l = 0; l < L; l++) {
+		bmin = vmin[l] < bmin ? vmin[l] : bmin;
+		bmax = vmax[l] > bmax ? vmax[l] : bmax;
+		sum += vs[l];
+		sq += vq[l];
+		nans_bin0 += vn[l];
+	}
+	s->bins[0] -= (uint64_t)nans_bin0; /* NaN was binned at 0 above */
+	finish_add(s, n, (uint64_t)nans_bin0, bmin, bmax, sum, sq);
+}
+
+/* Fold one batch's extremes and sums into s. */
+static void finish_add(struct calib_stats *s, int64_t n, uint64_t nans, float bmin, float bmax,
+		       double sum, double sq)
+{
 	s->nan_count += nans;
 	uint64_t cnt = (uint64_t)n - nans;
 	if (cnt == 0)
