@@ -1,16 +1,33 @@
 /*
- * engine.c - candidate simulations, the activation cache, incremental and
- * full evaluations, and the three sweeps' single evaluations.
+ * engine.c - candidate simulations, the activation caches, incremental and
+ * full evaluations, the three sweeps' single evaluations and policy edits.
  *
  * The run set of a change is the union of the changed nodes' descendants
  * (bitsets computed once in reverse topological order).  Values the run set
- * reads from outside come from the activation cache; when a value is missing,
+ * reads from outside come from an activation cache; when a value is missing,
  * its producer joins the run set and the closure is taken again.
  *
- * The cache is filled by one baseline run with an after-node hook that copies
- * the chosen values' rows (plan_row0 tells which rows a chunk holds).  It
- * chooses values in topological order among those some single-node change
- * would read from outside its run set, until the memory budget is used.
+ * A cache is filled by one run with an after-node hook (chained after the
+ * simulation's own, so it stores what consumers see) that copies the chosen
+ * values' rows (plan_row0 tells which rows a chunk holds).  It chooses values
+ * among those some single-node change would read from outside its run set,
+ * until the memory budget is used; graph outputs of a quantized run are always
+ * held (the remove sweep pairs against them).  The policy cache is updated in
+ * place by each incremental policy evaluation: the values a run recomputes are
+ * exactly those it overwrites, and bound (cached) values are never read for a
+ * value the run produces, so the copy-back cannot feed a stale row to anyone.
+ * A failed or cancelled policy run leaves the cache half old, half new: it is
+ * dropped.
+ *
+ * Determinism: the runner's workers take chunks in any order, so every sum
+ * (metrics, local SQNR) is kept per chunk and added in chunk order at the end;
+ * the running estimates use arrival order, which does not matter.
+ *
+ * Set-up is split so that a session can show cached results before the heavy
+ * work: engine_setup only loads data and plans one sample; engine_prepare runs
+ * the FP32 reference, calibrates in slices (exact: histograms over power-of-
+ * two ranges merge without loss, see calib.c) polling the cancel flag between
+ * slices, and prepares the simulations.
  */
 #include "engine.h"
 
@@ -21,6 +38,10 @@
 #include <string.h>
 
 #include "op.h"
+
+#define KEY_NONE (-2)
+#define KEY_FP32 (-1)
+#define KEY_POLICY (-3)
 
 /* ---- set-up --------------------------------------------------------------- */
 
@@ -56,6 +77,11 @@ enum status engine_parse_candidate(const char *text, struct precision *p, struct
 static inline bool bit_get(const uint64_t *b, int i) { return (b[i >> 6] >> (i & 63)) & 1; }
 static inline void bit_set(uint64_t *b, int i) { b[i >> 6] |= 1ull << (i & 63); }
 
+static bool cancelled(const struct engine *en)
+{
+	return en->cancel && atomic_load_explicit(en->cancel, memory_order_relaxed);
+}
+
 static enum status build_desc(struct engine *en, struct err *e)
 {
 	const struct graph *g = en->g;
@@ -68,7 +94,6 @@ static enum status build_desc(struct engine *en, struct err *e)
 	for (int i = n - 1; i >= 0; i--) {
 		uint64_t *d = en->desc + (size_t)i * (size_t)en->desc_words;
 		bit_set(d, i);
-		const struct node *ni = &g->nodes[i];
 		for (int j = i + 1; j < n; j++) {
 			const struct node *nj = &g->nodes[j];
 			bool reads = false;
@@ -83,69 +108,138 @@ static enum status build_desc(struct engine *en, struct err *e)
 			for (int w = 0; w < en->desc_words; w++)
 				d[w] |= dj[w];
 		}
-		(void)ni;
 	}
 	return OK;
+}
+
+static void cache_clear(struct engine *en, struct actcache *c)
+{
+	if (c->val)
+		for (int v = 0; v < en->g->n_values; v++)
+			tensor_fini(&c->val[v]);
+	c->bytes = 0;
+	c->built = false;
+	c->sim_key = KEY_NONE;
+}
+
+void engine_drop_policy_cache(struct engine *en)
+{
+	cache_clear(en, &en->pcache);
+	if (en->have_pcache_pol)
+		policy_fini(&en->pcache_pol);
+	en->have_pcache_pol = false;
 }
 
 void engine_fini(struct engine *en)
 {
 	if (!en)
 		return;
-	for (int c = 0; c < en->n_cands; c++)
+	for (int c = 0; c < en->n_sims; c++)
 		sim_fini(&en->cand_sim[c]);
-	if (en->cache.val) {
-		for (int v = 0; v < en->g->n_values; v++)
-			tensor_fini(&en->cache.val[v]);
-		free(en->cache.val);
+	if (en->g) {
+		cache_clear(en, &en->cache);
+		engine_drop_policy_cache(en);
 	}
+	free(en->cache.val);
+	free(en->pcache.val);
 	free(en->sweepable);
 	free(en->desc);
+	plan_free(en->ref);
 	evaluator_fini(&en->ev);
 	memset(en, 0, sizeof *en);
 }
 
-enum status engine_init(struct engine *en, const struct bundle *b, const struct graph *g,
-			const char *const *cands, int n_cands, int threads, int batch,
-			int64_t calib_samples, size_t cache_budget, struct err *e)
+static int sims_wanted(const struct engine *en)
+{
+	return en->n_cands + (en->base == en->n_cands ? 1 : 0);
+}
+
+bool engine_ready(const struct engine *en)
+{
+	return en->ev.ref.data && en->ev.have_cal && en->n_sims == sims_wanted(en);
+}
+
+void engine_node_cost(const struct engine *en, int ni, struct node_cost *c)
+{
+	plan_node_cost(en->ref, ni, c);
+}
+
+enum status engine_setup(struct engine *en, const struct bundle *b, const struct graph *g,
+			 const struct engine_opts *o, struct err *e)
 {
 	memset(en, 0, sizeof *en);
 	en->g = g;
-	en->cache.sim_key = -2;
-	en->cache_budget = cache_budget;
+	en->cache.sim_key = en->pcache.sim_key = KEY_NONE;
+	en->cache_budget = o->cache_budget;
+	en->cancel = o->cancel;
+	en->base = -1;
+	en->calib_samples = o->calib_samples;
 	enum status st;
-	if (n_cands < 1 || n_cands > ENGINE_MAX_CANDS)
+	if (o->n_cands < 1 || o->n_cands > ENGINE_MAX_CANDS)
 		return err_set(e, ERR_INVALID, "between 1 and %d candidate precisions, not %d",
-			       ENGINE_MAX_CANDS, n_cands);
-	for (int c = 0; c < n_cands; c++) {
-		if ((st = engine_parse_candidate(cands[c], &en->cand[c], e)))
-			return st;
-		snprintf(en->cand_name[c], sizeof en->cand_name[c], "%s", cands[c]);
-	}
-	if ((st = evaluator_init(&en->ev, b, g, threads, batch, e)))
+			       ENGINE_MAX_CANDS, o->n_cands);
+	struct calib_spec cs;
+	if ((st = calib_spec_parse(o->calib_method ? o->calib_method : "minmax", &cs, e)))
 		return st;
-	if ((st = evaluator_calibrate(&en->ev, b, calib_samples, e)))
+	calib_spec_str(&cs, en->calib_label, sizeof en->calib_label);
+	for (int c = 0; c < o->n_cands; c++) {
+		if ((st = engine_parse_candidate(o->cands[c], &en->cand[c], e)))
+			return st;
+		en->cand[c].acalib = cs;
+		snprintf(en->cand_name[c], sizeof en->cand_name[c], "%s", o->cands[c]);
+	}
+	en->n_cands = o->n_cands;
+	if (o->base) {
+		struct precision bp;
+		if ((st = engine_parse_candidate(o->base, &bp, e))) {
+			err_prefix(e, "base");
+			return st;
+		}
+		bp.acalib = cs;
+		for (int c = 0; c < en->n_cands && en->base < 0; c++)
+			if (precision_equal(&bp, &en->cand[c]))
+				en->base = c;
+		if (en->base < 0) {
+			en->base = en->n_cands;
+			en->cand[en->base] = bp;
+			snprintf(en->cand_name[en->base], sizeof en->cand_name[0], "%s", o->base);
+		}
+	}
+	struct evaluator *ev = &en->ev;
+	int in_idx;
+	if ((st = bundle_input_index(b, g, &in_idx, e)))
+		return st;
+	if (g->n_inputs != 1)
+		return err_set(e, ERR_UNSUPPORTED, "%s: models with %d inputs cannot be evaluated "
+			       "(one image input is supported)", b->name, g->n_inputs);
+	if (g->n_outputs < 1 || g->n_outputs > 64)
+		return err_set(e, ERR_GRAPH, "%s: the model has %d outputs (1 to 64 supported)",
+			       b->name, g->n_outputs);
+	ev->g = g;
+	ev->threads = o->threads;
+	ev->batch = o->batch;
+	if ((st = bundle_load_eval(b, &ev->x, &ev->labels, e)))
 		goto fail;
-	for (int c = 0; c < n_cands; c++) {
-		struct policy pol;
-		if ((st = policy_init(&pol, g, &en->cand[c], e)))
-			goto fail;
-		st = sim_prepare(&en->cand_sim[c], g, &en->ev.cal, &pol, e);
-		policy_fini(&pol);
-		if (st)
-			goto fail;
-		en->n_cands = c + 1;
+	if ((st = runner_new(g, o->threads, o->batch, &ev->r, e)))
+		goto fail;
+	struct shape s1 = ev->x.shape;
+	s1.dim[0] = 1;
+	if ((st = plan_new(g, &s1, NULL, &en->ref, e))) {
+		err_prefix(e, "%s", b->model_path);
+		goto fail;
 	}
 	en->sweepable = calloc((size_t)g->n_nodes + 1, sizeof *en->sweepable);
 	en->cache.val = calloc((size_t)g->n_values + 1, sizeof *en->cache.val);
-	if (!en->sweepable || !en->cache.val) {
+	en->pcache.val = calloc((size_t)g->n_values + 1, sizeof *en->pcache.val);
+	if (!en->sweepable || !en->cache.val || !en->pcache.val) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto fail;
 	}
+	/* a quantizable node whose output was folded at plan time never runs:
+	 * nothing a policy does to it can show */
 	for (int ni = 0; ni < g->n_nodes; ni++)
-		en->sweepable[ni] = en->cand_sim[0].nodes[ni].quant ||
-				    (node_quantizable(g, ni) &&
-				     !plan_value_is_const(en->cand_sim[0].ref, g->nodes[ni].outputs[0]));
+		en->sweepable[ni] = node_quantizable(g, ni) && g->nodes[ni].n_outputs > 0 &&
+				    !plan_value_is_const(en->ref, g->nodes[ni].outputs[0]);
 	if ((st = build_desc(en, e)))
 		goto fail;
 	return OK;
@@ -154,14 +248,189 @@ fail:
 	return st;
 }
 
-/* ---- run sets ---------------------------------------------------------------- */
+struct ref_job {
+	const struct engine_phase *ph;
+	pthread_mutex_t lock;
+	int64_t done, total;
+};
 
-static bool cached(const struct engine *en, int v)
+static void ref_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
 {
-	return en->cache.val[v].data != NULL;
+	struct ref_job *j = user;
+	pthread_mutex_lock(&j->lock);
+	j->done += rows;
+	if (j->ph && j->ph->fn)
+		j->ph->fn(j->ph->user, "reference", j->done, j->total);
+	pthread_mutex_unlock(&j->lock);
 }
 
-enum status engine_run_set(struct engine *en, const bool *changed, bool *run, struct err *e)
+static enum status run_reference(struct engine *en, const struct bundle *b,
+				 const struct engine_phase *ph, struct err *e)
+{
+	struct evaluator *ev = &en->ev;
+	const struct graph *g = en->g;
+	struct tensor outs[64] = { 0 };
+	struct ref_job j = { .ph = ph, .total = ev->x.shape.dim[0] };
+	pthread_mutex_init(&j.lock, NULL);
+	struct run_opts o = { .chunk_done = ref_chunk, .user = &j, .cancel = en->cancel };
+	enum status st = runner_exec(ev->r, &ev->x, outs, &o, e);
+	pthread_mutex_destroy(&j.lock);
+	if (st) {
+		if (st != ERR_CANCELLED)
+			err_prefix(e, "%s", b->model_path);
+		return st;
+	}
+	for (int k = 1; k < g->n_outputs; k++)
+		tensor_fini(&outs[k]);
+	if (outs[0].shape.rank != 2 || outs[0].dtype != DT_FLOAT) {
+		char s[96];
+		st = err_set(e, ERR_SHAPE, "%s: the first output has shape %s; classification needs "
+			     "float logits [N, classes]", b->name, shape_str(&outs[0].shape, s, sizeof s));
+		tensor_fini(&outs[0]);
+		return st;
+	}
+	int64_t classes = outs[0].shape.dim[1];
+	const int64_t *lab = ev->labels.data;
+	for (int64_t i = 0; i < ev->labels.shape.dim[0]; i++)
+		if (lab[i] < 0 || lab[i] >= classes) {
+			tensor_fini(&outs[0]);
+			return err_set(e, ERR_FORMAT, "%s: label %lld of sample %lld is outside "
+				       "0..%lld", b->labels_path, (long long)lab[i], (long long)i,
+				       (long long)classes - 1);
+		}
+	ev->ref = outs[0];
+	ev->classes = classes;
+	return OK;
+}
+
+static enum status calibrate(struct engine *en, const struct bundle *b,
+			     const struct engine_phase *ph, struct err *e)
+{
+	struct evaluator *ev = &en->ev;
+	const struct graph *g = en->g;
+	struct tensor data;
+	enum status st = bundle_load_calib(b, &data, e);
+	if (st)
+		return st;
+	int64_t n = data.shape.dim[0];
+	if (en->calib_samples > 0 && en->calib_samples < n)
+		n = en->calib_samples;
+	size_t row_bytes = data.nbytes / (size_t)(data.shape.dim[0] ? data.shape.dim[0] : 1);
+	/* slices of a few chunks: each is short enough for a prompt cancel */
+	int64_t slice = (int64_t)ev->batch * ev->threads * 2;
+	struct calib_data total = { 0 };
+	bool have = false;
+	for (int64_t r0 = 0; r0 < n; r0 += slice) {
+		if (cancelled(en)) {
+			st = err_set(e, ERR_CANCELLED, "cancelled");
+			break;
+		}
+		int64_t rows = n - r0 < slice ? n - r0 : slice;
+		struct tensor view = data;
+		view.shape.dim[0] = rows;
+		view.data = (char *)data.data + (size_t)r0 * row_bytes;
+		view.nbytes = (size_t)rows * row_bytes;
+		view.owned = false;
+		struct calib_data part;
+		if ((st = calib_collect(g, &view, ev->threads, ev->batch, &part, e)))
+			break;
+		if (!have) {
+			total = part;
+			have = true;
+		} else {
+			for (int v = 0; v < g->n_values; v++)
+				if (total.stats[v] && part.stats[v])
+					calib_stats_merge(total.stats[v], part.stats[v]);
+			total.samples += part.samples;
+			calib_data_fini(&part);
+		}
+		if (ph && ph->fn)
+			ph->fn(ph->user, "calibration", r0 + rows, n);
+	}
+	tensor_fini(&data);
+	if (st) {
+		if (have)
+			calib_data_fini(&total);
+		if (st != ERR_CANCELLED)
+			err_prefix(e, "calibration");
+		return st;
+	}
+	ev->cal = total;
+	ev->have_cal = have;
+	return OK;
+}
+
+enum status engine_prepare(struct engine *en, const struct bundle *b,
+			   const struct engine_phase *ph, struct err *e)
+{
+	enum status st;
+	if (!en->ev.ref.data && (st = run_reference(en, b, ph, e)))
+		return st;
+	if (!en->ev.have_cal && (st = calibrate(en, b, ph, e)))
+		return st;
+	int want = sims_wanted(en);
+	while (en->n_sims < want) {
+		if (cancelled(en))
+			return err_set(e, ERR_CANCELLED, "cancelled");
+		int c = en->n_sims;
+		struct policy pol;
+		if ((st = policy_init(&pol, en->g, &en->cand[c], e)))
+			return st;
+		st = sim_prepare(&en->cand_sim[c], en->g, &en->ev.cal, &pol, e);
+		policy_fini(&pol);
+		if (st) {
+			err_prefix(e, "candidate '%s'", en->cand_name[c]);
+			return st;
+		}
+		en->n_sims = c + 1;
+		if (ph && ph->fn)
+			ph->fn(ph->user, "simulation", en->n_sims, want);
+	}
+	return OK;
+}
+
+enum status engine_recalibrate(struct engine *en, const struct bundle *b, const char *method,
+			       int64_t samples, const struct engine_phase *ph, struct err *e)
+{
+	struct calib_spec cs = en->cand[0].acalib;
+	enum status st;
+	if (method && (st = calib_spec_parse(method, &cs, e)))
+		return st;
+	cache_clear(en, &en->cache);
+	engine_drop_policy_cache(en);
+	for (int c = 0; c < en->n_sims; c++)
+		sim_fini(&en->cand_sim[c]);
+	en->n_sims = 0;
+	if (en->ev.have_cal)
+		calib_data_fini(&en->ev.cal);
+	en->ev.have_cal = false;
+	for (int c = 0; c < sims_wanted(en); c++)
+		en->cand[c].acalib = cs;
+	calib_spec_str(&cs, en->calib_label, sizeof en->calib_label);
+	if (samples >= 0)
+		en->calib_samples = samples;
+	return engine_prepare(en, b, ph, e);
+}
+
+enum status engine_init(struct engine *en, const struct bundle *b, const struct graph *g,
+			const char *const *cands, int n_cands, int threads, int batch,
+			int64_t calib_samples, size_t cache_budget, struct err *e)
+{
+	struct engine_opts o = { .cands = cands, .n_cands = n_cands, .threads = threads,
+				 .batch = batch, .calib_samples = calib_samples,
+				 .cache_budget = cache_budget };
+	enum status st = engine_setup(en, b, g, &o, e);
+	if (st)
+		return st;
+	if ((st = engine_prepare(en, b, NULL, e)))
+		engine_fini(en);
+	return st;
+}
+
+/* ---- run sets ---------------------------------------------------------------- */
+
+static void run_set_in(const struct engine *en, const struct actcache *c, const bool *changed,
+		       bool *run)
 {
 	const struct graph *g = en->g;
 	int n = g->n_nodes;
@@ -186,73 +455,211 @@ enum status engine_run_set(struct engine *en, const bool *changed, bool *run, st
 				if (v < 0 || g->values[v].kind != VAL_INTERMEDIATE)
 					continue;
 				int pr = g->values[v].producer;
-				if (pr < 0 || run[pr] || cached(en, v) ||
-				    plan_value_is_const(en->cand_sim[0].ref, v))
+				if (pr < 0 || run[pr] || c->val[v].data ||
+				    plan_value_is_const(en->ref, v))
 					continue;
 				run[pr] = true;
 				grew = true;
 			}
 		}
 	}
+}
+
+enum status engine_run_set(struct engine *en, const bool *changed, bool *run, struct err *e)
+{
+	run_set_in(en, &en->cache, changed, run);
 	return OK;
 }
 
-/* ---- the activation cache ------------------------------------------------------ */
+/* ---- evaluations ------------------------------------------------------------------ */
 
-struct cache_worker {
+static void metrics_merge(struct metrics *a, const struct metrics *b)
+{
+	a->n += b->n;
+	a->fp32_correct += b->fp32_correct;
+	a->q_correct += b->q_correct;
+	a->b += b->b;
+	a->c += b->c;
+	a->agree += b->agree;
+	a->sig_pow += b->sig_pow;
+	a->err_pow += b->err_pow;
+	a->kl_sum += b->kl_sum;
+}
+
+struct eval_job {
 	struct engine *en;
-	const bool *want;
+	const struct eval_progress *pr;
+	const float *ref2;
+	pthread_mutex_t lock;
+	struct metrics m;	/* running estimate, in arrival order */
+	struct metrics *chunk;	/* per chunk, added in order at the end */
+	struct metrics *chunk2;
+	int64_t done;
 };
 
-static enum status cache_after(void *user, const struct plan *p, int ni, struct tensor *const *out,
-			       int n_out)
+static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
 {
-	struct cache_worker *w = user;
-	const struct graph *g = w->en->g;
-	const struct node *n = &g->nodes[ni];
+	struct eval_job *j = user;
+	const struct evaluator *ev = &j->en->ev;
+	int64_t C = ev->classes;
+	const float *q = (const float *)outputs[0].data + row0 * C;
+	const int64_t *lab = (const int64_t *)ev->labels.data + row0;
+	struct metrics cm, cm2;
+	metrics_init(&cm);
+	metrics_add(&cm, (const float *)ev->ref.data + row0 * C, q, lab, rows, C);
+	if (j->ref2) {
+		metrics_init(&cm2);
+		metrics_add(&cm2, j->ref2 + row0 * C, q, lab, rows, C);
+	}
+	int64_t ci = row0 / ev->batch;
+	pthread_mutex_lock(&j->lock);
+	j->chunk[ci] = cm;
+	if (j->ref2)
+		j->chunk2[ci] = cm2;
+	metrics_merge(&j->m, &cm);
+	j->done += rows;
+	if (j->pr && j->pr->fn) {
+		struct metrics_summary s;
+		metrics_summarize(&j->m, &s);
+		j->pr->fn(j->pr->user, j->done, ev->ref.shape.dim[0], &s);
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Capturing a run into a cache: an after-node hook per worker. */
+struct capture_worker {
+	const struct graph *g;
+	struct actcache *c;
+};
+
+static enum status capture_after(void *user, const struct plan *p, int ni,
+				 struct tensor *const *out, int n_out)
+{
+	struct capture_worker *w = user;
+	const struct node *n = &w->g->nodes[ni];
 	int64_t row0 = plan_row0(p);
 	for (int k = 0; k < n_out; k++) {
 		int v = n->outputs[k];
-		if (v < 0 || !w->want[v] || !out[k])
+		if (v < 0 || !out[k] || !w->c->val[v].data)
 			continue;
-		struct tensor *c = &w->en->cache.val[v];
+		struct tensor *c = &w->c->val[v];
 		size_t row_bytes = c->nbytes / (size_t)c->shape.dim[0];
 		memcpy((char *)c->data + (size_t)row0 * row_bytes, out[k]->data, out[k]->nbytes);
 	}
 	return OK;
 }
 
-static void cache_clear(struct engine *en)
-{
-	for (int v = 0; v < en->g->n_values; v++)
-		tensor_fini(&en->cache.val[v]);
-	en->cache.bytes = 0;
-	en->cache.built = false;
-	en->cache.sim_key = -2;
-}
+struct eval_spec {
+	const struct sim *sim;		/* NULL: FP32 */
+	const bool *active;		/* per node, NULL = all */
+	const bool *run;		/* per node, NULL = every node */
+	const struct actcache *from;	/* bindings, or NULL */
+	struct actcache *capture;	/* allocated values to store, or NULL */
+	const float *ref2;		/* second reference logits, or NULL */
+	const struct eval_progress *pr;
+	struct metrics_summary *out, *out2; /* may be NULL */
+};
 
-enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
+static enum status eval_run(struct engine *en, const struct eval_spec *sp, struct err *e)
 {
 	const struct graph *g = en->g;
-	if (en->cache.built && en->cache.sim_key == key)
-		return OK;
-	cache_clear(en);
-	enum status st = OK;
+	int threads = runner_threads(en->ev.r);
 	int64_t N = en->ev.x.shape.dim[0];
-	bool *want = calloc((size_t)g->n_values + 1, sizeof *want);
-	bool *changed = calloc((size_t)g->n_nodes + 1, sizeof *changed);
-	bool *run = calloc((size_t)g->n_nodes + 1, sizeof *run);
+	int64_t n_chunks = (N + en->ev.batch - 1) / en->ev.batch;
 	struct sim_hooks *sh = NULL;
 	struct plan_hooks *hooks = NULL, *next = NULL;
-	struct cache_worker *cw = NULL;
+	struct capture_worker *cw = NULL;
 	struct tensor outs[64] = { 0 };
-	int threads = runner_threads(en->ev.r);
-	if (!want || !changed || !run) {
+	const struct tensor **bound = NULL;
+	struct eval_job j = { .en = en, .pr = sp->pr, .ref2 = sp->ref2 };
+	enum status st = OK;
+	pthread_mutex_init(&j.lock, NULL);
+	metrics_init(&j.m);
+	j.chunk = calloc((size_t)n_chunks, sizeof *j.chunk);
+	j.chunk2 = calloc((size_t)n_chunks, sizeof *j.chunk2);
+	if (!j.chunk || !j.chunk2) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	/* values a single-node change reads from outside its run set */
-	const struct plan *ref = en->cand_sim[0].ref;
+	if (sp->capture) {
+		cw = calloc((size_t)threads, sizeof *cw);
+		next = calloc((size_t)threads, sizeof *next);
+		if (!cw || !next) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int t = 0; t < threads; t++) {
+			cw[t] = (struct capture_worker){ g, sp->capture };
+			next[t] = (struct plan_hooks){ .after_node = capture_after, .user = &cw[t] };
+		}
+	}
+	if (sp->sim) {
+		if ((st = sim_hooks_new(sp->sim, threads, sp->active, next, &sh, &hooks, e)))
+			goto done;
+	} else {
+		hooks = next;
+	}
+	if (sp->from) {
+		bound = calloc((size_t)g->n_values + 1, sizeof *bound);
+		if (!bound) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int v = 0; v < g->n_values; v++)
+			if (sp->from->val[v].data)
+				bound[v] = &sp->from->val[v];
+		/* an FP32 baseline's outputs are the reference logits */
+		if (sp->from->sim_key == KEY_FP32 && !bound[g->outputs[0]])
+			bound[g->outputs[0]] = &en->ev.ref;
+	}
+	int nodes = 0;
+	int64_t macs = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (!sp->run || sp->run[i]) {
+			struct node_cost c;
+			plan_node_cost(en->ref, i, &c);
+			nodes++;
+			macs += c.macs;
+		}
+	en->last_run_nodes = nodes;
+	en->last_run_macs = macs * N;
+	struct run_opts o = { .hooks = hooks, .run = sp->run, .bound = bound,
+			      .chunk_done = eval_chunk, .user = &j, .cancel = en->cancel };
+	if ((st = runner_exec(en->ev.r, &en->ev.x, outs, &o, e)))
+		goto done;
+	struct metrics m, m2;
+	metrics_init(&m);
+	metrics_init(&m2);
+	for (int64_t c = 0; c < n_chunks; c++) {
+		metrics_merge(&m, &j.chunk[c]);
+		metrics_merge(&m2, &j.chunk2[c]);
+	}
+	if (sp->out)
+		metrics_summarize(&m, sp->out);
+	if (sp->out2 && sp->ref2)
+		metrics_summarize(&m2, sp->out2);
+done:
+	pthread_mutex_destroy(&j.lock);
+	free(j.chunk);
+	free(j.chunk2);
+	for (int k = 0; k < 64; k++)
+		tensor_fini(&outs[k]);
+	free(bound);
+	sim_hooks_free(sh);
+	free(cw);
+	free(next);
+	return st;
+}
+
+/* ---- the activation caches ------------------------------------------------------ */
+
+/* Values a single-node change reads from outside its run set. */
+static bool *want_values(const struct engine *en)
+{
+	const struct graph *g = en->g;
+	bool *want = calloc((size_t)g->n_values + 1, sizeof *want);
+	if (!want)
+		return NULL;
 	for (int i = 0; i < g->n_nodes; i++) {
 		if (!en->sweepable[i])
 			continue;
@@ -264,7 +671,7 @@ enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
 			for (int k = 0; k < nj->n_inputs; k++) {
 				int v = nj->inputs[k];
 				if (v < 0 || g->values[v].kind != VAL_INTERMEDIATE ||
-				    plan_value_is_const(ref, v))
+				    plan_value_is_const(en->ref, v))
 					continue;
 				int pr = g->values[v].producer;
 				if (pr >= 0 && !bit_get(d, pr))
@@ -272,137 +679,94 @@ enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
 			}
 		}
 	}
-	/* graph outputs come from the reference logits or, for a quantized
-	 * baseline, from the cache */
-	for (int i = 0; i < g->n_outputs; i++)
-		if (key >= 0)
-			want[g->outputs[i]] = true;
-	size_t used = 0;
-	for (int v = 0; v < g->n_values; v++) {
-		if (!want[v])
-			continue;
-		const struct tensor *t = plan_value(ref, v);
-		struct shape s = t->shape;
-		if (s.rank < 1) {
-			want[v] = false;
-			continue;
-		}
-		size_t per = t->nbytes / (size_t)(s.dim[0] ? s.dim[0] : 1);
-		size_t bytes = per * (size_t)N;
-		if (used + bytes > en->cache_budget) {
-			want[v] = false;
-			continue;
-		}
-		s.dim[0] = N;
-		if ((st = tensor_alloc(&en->cache.val[v], t->dtype, &s, e)))
-			goto done;
-		used += bytes;
-	}
-	cw = calloc((size_t)threads, sizeof *cw);
-	next = calloc((size_t)threads, sizeof *next);
-	if (!cw || !next) {
-		st = err_set(e, ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	for (int t = 0; t < threads; t++) {
-		cw[t] = (struct cache_worker){ en, want };
-		next[t] = (struct plan_hooks){ .after_node = cache_after, .user = &cw[t] };
-	}
-	if (key >= 0) {
-		if ((st = sim_hooks_new(&en->cand_sim[key], threads, NULL, next, &sh, &hooks, e)))
-			goto done;
-	} else {
-		hooks = next;
-	}
-	struct run_opts o = { .hooks = hooks, .cancel = en->cancel };
-	st = runner_exec(en->ev.r, &en->ev.x, outs, &o, e);
-	if (st)
-		goto done;
-	en->cache.bytes = used;
-	en->cache.built = true;
-	en->cache.sim_key = key;
-done:
-	for (int k = 0; k < 64; k++)
-		tensor_fini(&outs[k]);
-	sim_hooks_free(sh);
-	free(cw);
-	free(next);
-	free(want);
-	free(changed);
-	free(run);
-	if (st)
-		cache_clear(en);
+	return want;
+}
+
+static size_t value_bytes(const struct engine *en, int v)
+{
+	const struct tensor *t = plan_value(en->ref, v);
+	if (t->shape.rank < 1)
+		return 0;
+	size_t per = t->nbytes / (size_t)(t->shape.dim[0] ? t->shape.dim[0] : 1);
+	return per * (size_t)en->ev.x.shape.dim[0];
+}
+
+static enum status hold(struct engine *en, struct actcache *c, int v, struct err *e)
+{
+	const struct tensor *t = plan_value(en->ref, v);
+	struct shape s = t->shape;
+	s.dim[0] = en->ev.x.shape.dim[0];
+	enum status st = tensor_alloc(&c->val[v], t->dtype, &s, e);
+	if (!st)
+		c->bytes += t->nbytes / (size_t)(t->shape.dim[0] ? t->shape.dim[0] : 1) *
+			    (size_t)s.dim[0];
 	return st;
 }
 
-/* ---- evaluations ------------------------------------------------------------------ */
-
-struct eval_job {
-	struct engine *en;
-	const struct eval_progress *pr;
-	pthread_mutex_t lock;
-	struct metrics m;
-	int64_t done;
-};
-
-static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
-{
-	struct eval_job *j = user;
-	const struct evaluator *ev = &j->en->ev;
-	int64_t C = ev->classes;
-	pthread_mutex_lock(&j->lock);
-	metrics_add(&j->m, (const float *)ev->ref.data + row0 * C,
-		    (const float *)outputs[0].data + row0 * C,
-		    (const int64_t *)ev->labels.data + row0, rows, C);
-	j->done += rows;
-	if (j->pr && j->pr->fn) {
-		struct metrics_summary s;
-		metrics_summarize(&j->m, &s);
-		j->pr->fn(j->pr->user, j->done, ev->ref.shape.dim[0], &s);
-	}
-	pthread_mutex_unlock(&j->lock);
-}
-
-static enum status eval_common(struct engine *en, const struct sim *sim, const bool *active,
-			       const bool *run, const struct eval_progress *pr,
-			       struct metrics_summary *out, struct err *e)
+/* Allocate c's storage: graph outputs when `outputs` (always, they are
+ * small), then wanted values in index order while they fit `avail`.  When the
+ * wanted set does not fit next to the other cache, the other is dropped. */
+static enum status cache_alloc(struct engine *en, struct actcache *c, struct actcache *other,
+			       bool outputs, struct err *e)
 {
 	const struct graph *g = en->g;
-	int threads = runner_threads(en->ev.r);
-	struct sim_hooks *sh = NULL;
-	struct plan_hooks *hooks = NULL;
-	struct tensor outs[64] = { 0 };
-	const struct tensor **bound = NULL;
-	enum status st;
-	if (sim && (st = sim_hooks_new(sim, threads, active, NULL, &sh, &hooks, e)))
-		return st;
-	if (run) {
-		bound = calloc((size_t)g->n_values + 1, sizeof *bound);
-		if (!bound) {
-			sim_hooks_free(sh);
-			return err_set(e, ERR_NOMEM, "out of memory");
-		}
-		for (int v = 0; v < g->n_values; v++)
-			if (en->cache.val[v].data)
-				bound[v] = &en->cache.val[v];
-		/* an FP32 baseline's outputs are the reference logits */
-		if (en->cache.sim_key < 0 && !bound[g->outputs[0]])
-			bound[g->outputs[0]] = &en->ev.ref;
+	bool *want = want_values(en);
+	if (!want)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	size_t need = 0;
+	for (int v = 0; v < g->n_values; v++)
+		if (want[v])
+			need += value_bytes(en, v);
+	if (other->bytes && need + other->bytes > en->cache_budget) {
+		if (other == &en->pcache)
+			engine_drop_policy_cache(en);
+		else
+			cache_clear(en, other);
 	}
-	struct eval_job j = { .en = en, .pr = pr };
-	pthread_mutex_init(&j.lock, NULL);
-	metrics_init(&j.m);
-	struct run_opts o = { .hooks = hooks, .run = run, .bound = bound, .chunk_done = eval_chunk,
-			      .user = &j, .cancel = en->cancel };
-	st = runner_exec(en->ev.r, &en->ev.x, outs, &o, e);
-	if (!st)
-		metrics_summarize(&j.m, out);
-	pthread_mutex_destroy(&j.lock);
-	for (int k = 0; k < 64; k++)
-		tensor_fini(&outs[k]);
-	free(bound);
-	sim_hooks_free(sh);
+	size_t avail = en->cache_budget > other->bytes ? en->cache_budget - other->bytes : 0;
+	enum status st = OK;
+	c->bytes = 0;
+	if (outputs)
+		for (int i = 0; i < g->n_outputs && !st; i++) {
+			int v = g->outputs[i];
+			if (!c->val[v].data && plan_value(en->ref, v)->shape.rank >= 1)
+				st = hold(en, c, v, e);
+		}
+	for (int v = 0; v < g->n_values && !st; v++) {
+		if (!want[v] || c->val[v].data)
+			continue;
+		size_t bytes = value_bytes(en, v);
+		if (!bytes || c->bytes + bytes > avail)
+			continue;
+		st = hold(en, c, v, e);
+	}
+	free(want);
+	size_t total = en->cache.bytes + en->pcache.bytes;
+	if (total > en->peak_cache_bytes)
+		en->peak_cache_bytes = total;
 	return st;
+}
+
+enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
+{
+	if (en->cache.built && en->cache.sim_key == key)
+		return OK;
+	if (key < KEY_FP32 || key >= en->n_sims)
+		return err_set(e, ERR_INVALID, "no baseline %d", key);
+	cache_clear(en, &en->cache);
+	enum status st = cache_alloc(en, &en->cache, &en->pcache, key >= 0, e);
+	if (!st) {
+		struct eval_spec sp = { .sim = key >= 0 ? &en->cand_sim[key] : NULL,
+					.capture = &en->cache };
+		st = eval_run(en, &sp, e);
+	}
+	if (st) {
+		cache_clear(en, &en->cache);
+		return st;
+	}
+	en->cache.built = true;
+	en->cache.sim_key = key;
+	return OK;
 }
 
 enum status engine_eval(struct engine *en, const struct sim *sim, const bool *active,
@@ -414,9 +778,10 @@ enum status engine_eval(struct engine *en, const struct sim *sim, const bool *ac
 	bool *run = calloc((size_t)en->g->n_nodes + 1, sizeof *run);
 	if (!run)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	enum status st = engine_run_set(en, changed, run, e);
-	if (!st)
-		st = eval_common(en, sim, active, run, pr, out, e);
+	run_set_in(en, &en->cache, changed, run);
+	struct eval_spec sp = { .sim = sim, .active = active, .run = run, .from = &en->cache,
+				.pr = pr, .out = out };
+	enum status st = eval_run(en, &sp, e);
 	free(run);
 	return st;
 }
@@ -425,56 +790,160 @@ enum status engine_eval_full(struct engine *en, const struct sim *sim, const boo
 			     const struct eval_progress *pr, struct metrics_summary *out,
 			     struct err *e)
 {
-	return eval_common(en, sim, active, NULL, pr, out, e);
+	struct eval_spec sp = { .sim = sim, .active = active, .pr = pr, .out = out };
+	return eval_run(en, &sp, e);
 }
 
 static enum status single(struct engine *en, int node, int c, int key, bool invert,
-			  const struct eval_progress *pr, struct metrics_summary *out, struct err *e)
+			  const struct eval_progress *pr, struct metrics_summary *out,
+			  struct metrics_summary *vs_base, struct err *e)
 {
 	const struct graph *g = en->g;
 	if (node < 0 || node >= g->n_nodes || !en->sweepable[node])
 		return err_set(e, ERR_INVALID, "node %d cannot be swept", node);
-	if (c < 0 || c >= en->n_cands)
+	if (c < 0 || c >= en->n_sims)
 		return err_set(e, ERR_INVALID, "no candidate %d", c);
 	enum status st = engine_cache_baseline(en, key, e);
 	if (st)
 		return st;
 	bool *active = calloc((size_t)g->n_nodes + 1, sizeof *active);
 	bool *changed = calloc((size_t)g->n_nodes + 1, sizeof *changed);
-	if (!active || !changed) {
+	bool *run = calloc((size_t)g->n_nodes + 1, sizeof *run);
+	if (!active || !changed || !run) {
 		free(active);
 		free(changed);
+		free(run);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	for (int i = 0; i < g->n_nodes; i++)
 		active[i] = invert;
 	active[node] = !invert;
 	changed[node] = true;
-	st = engine_eval(en, &en->cand_sim[c], active, changed, pr, out, e);
+	run_set_in(en, &en->cache, changed, run);
+	const struct tensor *base_out = &en->cache.val[g->outputs[0]];
+	struct eval_spec sp = { .sim = &en->cand_sim[c], .active = active, .run = run,
+				.from = &en->cache, .pr = pr, .out = out, .out2 = vs_base,
+				.ref2 = vs_base && base_out->data ? base_out->data : NULL };
+	if (vs_base && !sp.ref2)
+		st = err_set(e, ERR_INVALID, "the base's logits are not cached");
+	else
+		st = eval_run(en, &sp, e);
 	free(active);
 	free(changed);
+	free(run);
 	return st;
 }
 
 enum status engine_isolate(struct engine *en, int node, int c, const struct eval_progress *pr,
 			   struct metrics_summary *out, struct err *e)
 {
-	return single(en, node, c, -1, false, pr, out, e);
+	return single(en, node, c, KEY_FP32, false, pr, out, NULL, e);
 }
 
 enum status engine_remove(struct engine *en, int node, int base, const struct eval_progress *pr,
 			  struct metrics_summary *out, struct err *e)
 {
-	return single(en, node, base, base, true, pr, out, e);
+	return single(en, node, base, base, true, pr, out, NULL, e);
+}
+
+enum status engine_remove_paired(struct engine *en, int node, int base,
+				 const struct eval_progress *pr, struct metrics_summary *vs_fp32,
+				 struct metrics_summary *vs_base, struct err *e)
+{
+	return single(en, node, base, base, true, pr, vs_fp32, vs_base, e);
+}
+
+enum status engine_base(struct engine *en, int base, const struct eval_progress *pr,
+			struct metrics_summary *out, struct err *e)
+{
+	if (base < 0 || base >= en->n_sims)
+		return err_set(e, ERR_INVALID, "no candidate %d", base);
+	enum status st = engine_cache_baseline(en, base, e);
+	if (st)
+		return st;
+	bool *run = calloc((size_t)en->g->n_nodes + 1, sizeof *run);
+	if (!run)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	/* nothing runs: the logits come from the cache */
+	struct eval_spec sp = { .sim = &en->cand_sim[base], .run = run, .from = &en->cache,
+				.pr = pr, .out = out };
+	st = eval_run(en, &sp, e);
+	free(run);
+	return st;
+}
+
+/* ---- policy edits -------------------------------------------------------------------- */
+
+enum status engine_eval_policy(struct engine *en, const struct policy *pol,
+			       const struct eval_progress *pr, struct metrics_summary *out,
+			       int64_t *weight_bytes, struct err *e)
+{
+	const struct graph *g = en->g;
+	if (pol->g != g)
+		return err_set(e, ERR_INVALID, "the policy belongs to another graph");
+	struct sim sim;
+	enum status st = sim_prepare(&sim, g, &en->ev.cal, pol, e);
+	if (st)
+		return st;
+	if (weight_bytes)
+		*weight_bytes = sim.weight_bytes;
+	bool *changed = calloc((size_t)g->n_nodes + 1, sizeof *changed);
+	bool *run = calloc((size_t)g->n_nodes + 1, sizeof *run);
+	if (!changed || !run) {
+		st = err_set(e, ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	struct eval_spec sp = { .sim = &sim, .capture = &en->pcache, .pr = pr, .out = out };
+	if (en->pcache.built && en->have_pcache_pol) {
+		for (int i = 0; i < g->n_nodes; i++) {
+			struct precision a = policy_node(&en->pcache_pol, i), b = policy_node(pol, i);
+			changed[i] = !precision_equal(&a, &b);
+		}
+		run_set_in(en, &en->pcache, changed, run);
+		sp.run = run;
+		sp.from = &en->pcache;
+	} else {
+		engine_drop_policy_cache(en);
+		if ((st = cache_alloc(en, &en->pcache, &en->cache, true, e)))
+			goto done;
+	}
+	/* from here on the cache is being rewritten: it is valid again only if
+	 * the run completes */
+	en->pcache.built = false;
+	if ((st = eval_run(en, &sp, e)))
+		goto done;
+	if (en->have_pcache_pol)
+		policy_fini(&en->pcache_pol);
+	en->have_pcache_pol = false;
+	if ((st = policy_copy(&en->pcache_pol, pol, e)))
+		goto done;
+	en->have_pcache_pol = true;
+	en->pcache.built = true;
+	en->pcache.sim_key = KEY_POLICY;
+done:
+	if (st)
+		engine_drop_policy_cache(en);
+	free(changed);
+	free(run);
+	sim_fini(&sim);
+	return st;
 }
 
 /* ---- local sweep --------------------------------------------------------------------- */
 
 #define LOCAL_MAX_IN 8
 
-struct local_worker {
+struct local_shared {
 	struct engine *en;
-	double *sig, *err; /* [node * n_cands + c] */
+	double *sig, *err; /* [chunk][node * n_cands + c] */
+	size_t cells;
+	const struct eval_progress *pr;
+	pthread_mutex_t lock;
+	int64_t done, total;
+};
+
+struct local_worker {
+	struct local_shared *sh;
 	struct tensor in_buf[LOCAL_MAX_IN];
 	size_t in_cap[LOCAL_MAX_IN];
 	struct tensor out_buf;
@@ -501,7 +970,7 @@ static enum status local_after(void *user, const struct plan *cp, int ni,
 			       struct tensor *const *out, int n_out)
 {
 	struct local_worker *w = user;
-	struct engine *en = w->en;
+	struct engine *en = w->sh->en;
 	struct plan *p = (struct plan *)cp; /* rerun uses the plan's scratch between steps */
 	if (!en->sweepable[ni] || n_out < 1 || !out[0] || out[0]->dtype != DT_FLOAT)
 		return OK;
@@ -516,6 +985,7 @@ static enum status local_after(void *user, const struct plan *cp, int ni,
 		return st;
 	int64_t cnt = tensor_numel(out[0]);
 	const float *y = out[0]->data;
+	size_t base = (size_t)(plan_row0(p) / en->ev.batch) * w->sh->cells;
 	for (int c = 0; c < en->n_cands; c++) {
 		const struct sim *s = &en->cand_sim[c];
 		const struct sim_node *sn = &s->nodes[ni];
@@ -551,61 +1021,78 @@ static enum status local_after(void *user, const struct plan *cp, int ni,
 			sig += (double)y[i] * y[i];
 			err += d * d;
 		}
-		w->sig[ni * en->n_cands + c] += sig;
-		w->err[ni * en->n_cands + c] += err;
+		/* one worker runs a chunk: no other thread touches this slot */
+		w->sh->sig[base + (size_t)ni * (size_t)en->n_cands + (size_t)c] += sig;
+		w->sh->err[base + (size_t)ni * (size_t)en->n_cands + (size_t)c] += err;
 	}
 	return OK;
 }
 
-enum status engine_local(struct engine *en, double *sqnr, struct err *e)
+static void local_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
+{
+	struct local_shared *sh = user;
+	pthread_mutex_lock(&sh->lock);
+	sh->done += rows;
+	if (sh->pr && sh->pr->fn)
+		sh->pr->fn(sh->pr->user, sh->done, sh->total, NULL);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+enum status engine_local_progress(struct engine *en, double *sqnr, const struct eval_progress *pr,
+				  struct err *e)
 {
 	const struct graph *g = en->g;
 	int threads = runner_threads(en->ev.r);
+	int64_t N = en->ev.x.shape.dim[0];
+	size_t n_chunks = (size_t)((N + en->ev.batch - 1) / en->ev.batch);
 	size_t cells = (size_t)g->n_nodes * (size_t)en->n_cands;
+	struct local_shared sh = { .en = en, .cells = cells, .pr = pr, .total = N };
 	struct local_worker *w = calloc((size_t)threads, sizeof *w);
 	struct plan_hooks *hooks = calloc((size_t)threads, sizeof *hooks);
 	struct tensor outs[64] = { 0 };
 	enum status st = OK;
-	if (!w || !hooks) {
+	pthread_mutex_init(&sh.lock, NULL);
+	sh.sig = calloc(cells * n_chunks + 1, sizeof(double));
+	sh.err = calloc(cells * n_chunks + 1, sizeof(double));
+	if (!w || !hooks || !sh.sig || !sh.err) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
 	for (int t = 0; t < threads; t++) {
-		w[t].en = en;
-		w[t].sig = calloc(cells + 1, sizeof(double));
-		w[t].err = calloc(cells + 1, sizeof(double));
-		if (!w[t].sig || !w[t].err) {
-			st = err_set(e, ERR_NOMEM, "out of memory");
-			goto done;
-		}
+		w[t].sh = &sh;
 		hooks[t] = (struct plan_hooks){ .after_node = local_after, .user = &w[t] };
 	}
-	struct run_opts o = { .hooks = hooks, .cancel = en->cancel };
+	struct run_opts o = { .hooks = hooks, .cancel = en->cancel, .chunk_done = local_chunk,
+			      .user = &sh };
 	if ((st = runner_exec(en->ev.r, &en->ev.x, outs, &o, e)))
 		goto done;
-	for (int ni = 0; ni < g->n_nodes; ni++)
-		for (int c = 0; c < en->n_cands; c++) {
-			size_t i = (size_t)ni * (size_t)en->n_cands + (size_t)c;
-			double sig = 0, err = 0;
-			for (int t = 0; t < threads; t++) {
-				sig += w[t].sig[i];
-				err += w[t].err[i];
-			}
-			sqnr[i] = !en->sweepable[ni] ? NAN
-				  : err > 0 ? 10 * log10(sig / err) : INFINITY;
+	for (size_t i = 0; i < cells; i++) {
+		double sig = 0, err = 0;
+		for (size_t ch = 0; ch < n_chunks; ch++) {
+			sig += sh.sig[ch * cells + i];
+			err += sh.err[ch * cells + i];
 		}
+		int ni = (int)(i / (size_t)en->n_cands);
+		sqnr[i] = !en->sweepable[ni] ? NAN : err > 0 ? 10 * log10(sig / err) : INFINITY;
+	}
 done:
+	pthread_mutex_destroy(&sh.lock);
 	for (int k = 0; k < 64; k++)
 		tensor_fini(&outs[k]);
 	if (w)
 		for (int t = 0; t < threads; t++) {
-			free(w[t].sig);
-			free(w[t].err);
 			for (int k = 0; k < LOCAL_MAX_IN; k++)
 				free(w[t].in_buf[k].data);
 			free(w[t].out_buf.data);
 		}
 	free(w);
 	free(hooks);
+	free(sh.sig);
+	free(sh.err);
 	return st;
+}
+
+enum status engine_local(struct engine *en, double *sqnr, struct err *e)
+{
+	return engine_local_progress(en, sqnr, NULL, e);
 }

@@ -11,10 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum status model_info_build(const struct graph *g, struct model_info *mi, struct err *e)
+enum status model_plan_one(const struct graph *g, struct plan **p, struct err *e)
 {
-	memset(mi, 0, sizeof *mi);
-	mi->g = g;
 	struct shape shapes[64];
 	if (g->n_inputs > 64)
 		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
@@ -27,7 +25,14 @@ enum status model_info_build(const struct graph *g, struct model_info *mi, struc
 			if (shapes[i].dim[d] < 0)
 				shapes[i].dim[d] = 1;
 	}
-	enum status st = plan_new(g, shapes, NULL, &mi->plan, e);
+	return plan_new(g, shapes, NULL, p, e);
+}
+
+enum status model_info_build(const struct graph *g, struct model_info *mi, struct err *e)
+{
+	memset(mi, 0, sizeof *mi);
+	mi->g = g;
+	enum status st = model_plan_one(g, &mi->plan, e);
 	if (st)
 		return st;
 	mi->n_nodes = g->n_nodes;

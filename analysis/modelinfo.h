@@ -30,6 +30,9 @@ struct model_info {
 	int64_t weight_bytes_fp32; /* all float constants, 4 bytes each */
 };
 
+/* Plan the graph for one sample: every symbolic input dimension taken as 1. */
+enum status model_plan_one(const struct graph *g, struct plan **p, struct err *e);
+
 /* Plan the graph for one sample and collect per-node facts. */
 enum status model_info_build(const struct graph *g, struct model_info *mi, struct err *e);
 void model_info_fini(struct model_info *mi);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modelinfo.h"
 #include "op.h"
 
 /* ---- calibration ---------------------------------------------------------- */
@@ -62,23 +63,6 @@ static bool *wanted_values(const struct graph *g, const struct plan *ref)
 	return want;
 }
 
-static enum status ref_plan(const struct graph *g, struct plan **p, struct err *e)
-{
-	struct shape shapes[64];
-	if (g->n_inputs > 64)
-		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
-	for (int i = 0; i < g->n_inputs; i++) {
-		const struct value *v = &g->values[g->inputs[i]];
-		if (v->shape.rank < 0)
-			return err_set(e, ERR_SHAPE, "input '%s' has no declared shape", v->name);
-		shapes[i] = v->shape;
-		for (int d = 0; d < shapes[i].rank; d++)
-			if (shapes[i].dim[d] < 0)
-				shapes[i].dim[d] = 1;
-	}
-	return plan_new(g, shapes, NULL, p, e);
-}
-
 void calib_data_fini(struct calib_data *c)
 {
 	if (!c || !c->stats)
@@ -106,7 +90,7 @@ enum status calib_collect(const struct graph *g, const struct tensor *data, int 
 			       g->n_inputs);
 	if (g->n_outputs > 64)
 		return err_set(e, ERR_LIMIT, "more than 64 graph outputs");
-	if ((st = ref_plan(g, &ref, e)))
+	if ((st = model_plan_one(g, &ref, e)))
 		return st;
 	want = wanted_values(g, ref);
 	out->stats = calloc((size_t)g->n_values + 1, sizeof *out->stats);
@@ -362,7 +346,7 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 	s->cal = cal;
 	if ((st = policy_copy(&s->pol, pol, e)))
 		return st;
-	if ((st = ref_plan(g, &s->ref, e)))
+	if ((st = model_plan_one(g, &s->ref, e)))
 		goto fail;
 	int n_edges = 0;
 	for (int ni = 0; ni < g->n_nodes; ni++)

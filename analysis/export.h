@@ -1,0 +1,74 @@
+/*
+ * export.h - what real runtimes run, built from a prepared simulation.
+ *
+ * The simulation (sim.h) is the reference semantics; every exporter reads a
+ * prepared struct sim and writes down exactly what it simulates, so that a
+ * runtime executing the export computes what qlens measured:
+ *
+ *  - QDQ model (export_qdq_plan + onnx_save_edited): the edit list that turns
+ *    the original model into ONNX Runtime's QDQ format.  For every float
+ *    output of a quantized node, a QuantizeLinear -> DequantizeLinear pair
+ *    (one per tensor, shared by all readers; a graph output keeps its name);
+ *    for every float input edge the simulation re-quantizes (its producer did
+ *    not, or did with other parameters), a pair before that node, shared by
+ *    the consumers that use the same parameters; weights become quantized
+ *    initializers followed by DequantizeLinear (axis for per-channel,
+ *    axis + block_size for per-block); Conv/Gemm biases become int32
+ *    initializers with scale s_input * s_weight; fp16 / bf16 become Cast
+ *    pairs (and weights stored in that type followed by a Cast to float).
+ *    The opset is raised to what the formats need (13 for 8-bit, 19 for
+ *    fp8, 21 for 4- and 16-bit integers) and the IR version to match.
+ *    Planning checks itself: every quantized weight code, dequantized as a
+ *    runtime would, must reproduce the simulation's weight exactly.
+ *  - ONNX Runtime quantizer options (export_ort_overrides_json): the
+ *    TensorQuantOverrides map (scales and zero points of every activation and
+ *    weight), nodes_to_exclude and op_types_to_quantize for
+ *    onnxruntime.quantization.quantize_static, valid under ORT's override
+ *    rules; what the quantizer cannot express is listed under "unsupported".
+ *  - TensorRT (export_trt_text): trtexec --layerPrecisions and
+ *    --layerOutputTypes strings, one entry per node, by ONNX node name.
+ *
+ * All returned memory is owned by the caller (x_fini / free).
+ */
+#ifndef QLENS_EXPORT_H
+#define QLENS_EXPORT_H
+
+#include <stdint.h>
+
+#include "onnx_save.h"
+#include "sim.h"
+
+struct export_info {
+	const char *qlens_version; /* recorded in the model's metadata; may be NULL */
+	const char *policy_file;   /* the policy's file name; may be NULL */
+	const char *policy_sha256; /* may be NULL */
+	const char *model_file;	   /* for the TensorRT command line; may be NULL */
+};
+
+struct export_pool;
+
+struct export_qdq {
+	struct onnx_edit edit; /* pass to onnx_save_edited */
+	int64_t opset;	       /* the opset the formats need (0 = unchanged) */
+	int64_t ir_version;
+	int n_quantize, n_dequantize, n_cast;
+	int n_weights, n_biases, n_act_pairs;
+	struct export_pool *pool; /* owns everything edit points to */
+};
+
+enum status export_qdq_plan(const struct sim *s, const struct export_info *info,
+			    struct export_qdq *x, struct err *e);
+void export_qdq_fini(struct export_qdq *x);
+
+/* JSON text (see docs/policy.md, "ONNX Runtime"); malloc'ed. */
+enum status export_ort_overrides_json(const struct sim *s, const struct export_info *info,
+				      char **out, struct err *e);
+
+/* trtexec flags with comment lines (see docs/policy.md, "TensorRT"); malloc'ed. */
+enum status export_trt_text(const struct sim *s, const struct export_info *info, char **out,
+			    struct err *e);
+
+/* Name of ONNX Runtime's QuantType for a format ("QUInt8", ...), NULL when none. */
+const char *export_ort_quant_type(enum qfmt f);
+
+#endif
