@@ -1,0 +1,216 @@
+/*
+ * test_sim.c - simulated quantization places Q/DQ where ONNX Runtime does.
+ *
+ * A 1x1 convolution whose weight is the identity makes the arithmetic easy to
+ * follow: weights 1.0 survive symmetric int8 per-channel exactly (127 * 1/127),
+ * so the output is the input's fake-quantized value, and output Q/DQ with the
+ * same parameters changes nothing.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "graph_builder.h"
+#include "sim.h"
+
+#define C 3
+#define N 40
+
+static float W[C * C], B[C], Z[C], Wspread[C * C];
+
+/* x[N,C,1,1] -> Conv(W, B) -> y */
+static struct graph *conv_graph(const float *w, const float *b)
+{
+	struct graph *g = graph_new();
+	assert_non_null(g);
+	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
+	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), w);
+	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), b);
+	int y = mid(g, "y");
+	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
+	output(g, y);
+	finalize(g);
+	return g;
+}
+
+static void make_data(struct tensor *t)
+{
+	struct err e = { 0 };
+	struct shape s = shape_make(4, DIMS(N, C, 1, 1));
+	assert_int_equal(tensor_alloc(t, DT_FLOAT, &s, &e), OK);
+	float *x = t->data;
+	srand(7);
+	for (int i = 0; i < N * C; i++)
+		x[i] = (float)rand() / RAND_MAX * 6.0f - 1.5f; /* [-1.5, 4.5] */
+}
+
+static void run(const struct graph *g, const struct sim *s, const struct tensor *x,
+		struct tensor *y)
+{
+	struct err e = { 0 };
+	struct runner *r;
+	assert_int_equal(runner_new(g, 2, 16, &r, &e), OK);
+	if (s)
+		assert_int_equal(sim_run(s, r, x, y, &e), OK);
+	else
+		assert_int_equal(runner_run(r, x, y, &e), OK);
+	runner_free(r);
+}
+
+static void prepare(const struct graph *g, const char *preset, const struct tensor *x,
+		    struct calib_data *cal, struct sim *s)
+{
+	struct err e = { 0 };
+	struct precision p;
+	struct policy pol;
+	assert_int_equal(precision_preset(preset, &p, &e), OK);
+	assert_int_equal(calib_collect(g, x, 2, 16, cal, &e), OK);
+	assert_int_equal(policy_init(&pol, g, &p, &e), OK);
+	if (sim_prepare(s, g, cal, &pol, &e))
+		fail_msg("%s", e.msg);
+	policy_fini(&pol);
+}
+
+static void test_fp32_policy_is_exact(void **state)
+{
+	(void)state;
+	struct graph *g = conv_graph(Wspread, B);
+	struct tensor x, y0[1] = { 0 }, y1[1] = { 0 };
+	struct calib_data cal;
+	struct sim s;
+	make_data(&x);
+	prepare(g, "fp32", &x, &cal, &s);
+	run(g, NULL, &x, y0);
+	run(g, &s, &x, y1);
+	assert_memory_equal(y0[0].data, y1[0].data, y0[0].nbytes);
+	assert_int_equal(s.weight_bytes, s.fp32_weight_bytes);
+	tensor_fini(&y0[0]);
+	tensor_fini(&y1[0]);
+	tensor_fini(&x);
+	sim_fini(&s);
+	calib_data_fini(&cal);
+	graph_free(g);
+}
+
+static void test_int8_identity_conv(void **state)
+{
+	(void)state;
+	struct graph *g = conv_graph(W, Z);
+	struct tensor x, y[1] = { 0 };
+	struct calib_data cal;
+	struct sim s;
+	make_data(&x);
+	prepare(g, "int8", &x, &cal, &s);
+	run(g, &s, &x, y);
+	/* the input's calibrated range is its min/max; uint8 asymmetric */
+	float lo = 0, hi = 0;
+	const float *xv = x.data;
+	for (int i = 0; i < N * C; i++) {
+		lo = xv[i] < lo ? xv[i] : lo;
+		hi = xv[i] > hi ? xv[i] : hi;
+	}
+	struct qparams p = qfmt_params_from_range(QF_UINT8, lo, hi, false);
+	float *want = malloc(sizeof(float) * N * C);
+	qfmt_fake_quant(QF_UINT8, xv, want, N * C, p);
+	const float *got = y[0].data;
+	for (int i = 0; i < N * C; i++)
+		assert_float_equal(got[i], want[i], 1e-6);
+	/* weights: C*C int8 values, plus one float scale and one int8 zero point per channel */
+	int64_t bias_bytes = 4 * C;
+	assert_int_equal(s.weight_bytes, C * C + C * (4 + 1) + bias_bytes);
+	assert_int_equal(s.fp32_weight_bytes, 4 * (C * C + C));
+	free(want);
+	tensor_fini(&y[0]);
+	tensor_fini(&x);
+	sim_fini(&s);
+	calib_data_fini(&cal);
+	graph_free(g);
+}
+
+static void test_per_channel_weights(void **state)
+{
+	(void)state;
+	struct graph *g = conv_graph(Wspread, B);
+	struct tensor x;
+	struct calib_data cal;
+	struct sim s;
+	make_data(&x);
+	prepare(g, "int8", &x, &cal, &s);
+	const struct sim_node *sn = &s.nodes[0];
+	assert_true(sn->quant);
+	assert_int_equal(sn->weight_input, 1);
+	assert_int_equal(sn->n_wparams, C);
+	const float *wq = sn->wq.data;
+	for (int c = 0; c < C; c++) {
+		float amax = 0;
+		for (int k = 0; k < C; k++)
+			amax = fmaxf(amax, fabsf(Wspread[c * C + k]));
+		/* symmetric int8: scale = max|w| / 127, zero point 0 */
+		assert_float_equal(sn->wparams[c].scale, amax / 127.0f, 1e-9);
+		assert_int_equal(sn->wparams[c].zero_point, 0);
+		for (int k = 0; k < C; k++) {
+			float q = nearbyintf(Wspread[c * C + k] / sn->wparams[c].scale);
+			assert_float_equal(wq[c * C + k], q * sn->wparams[c].scale, 1e-9);
+		}
+	}
+	/* the bias is int32 with scale s_input * s_weight[c] */
+	const float *bq = sn->bq.data;
+	float s_in = s.in_q[s.in_q_base[0]].p.scale;
+	for (int c = 0; c < C; c++) {
+		double sc = (double)s_in * sn->wparams[c].scale;
+		assert_float_equal(bq[c], (float)(nearbyint(B[c] / sc) * sc), 1e-6);
+	}
+	tensor_fini(&x);
+	sim_fini(&s);
+	calib_data_fini(&cal);
+	graph_free(g);
+}
+
+static void test_presets_and_specs(void **state)
+{
+	(void)state;
+	struct err e = { 0 };
+	struct precision p;
+	for (int i = 0; precision_preset_names[i]; i++)
+		assert_int_equal(precision_preset(precision_preset_names[i], &p, &e), OK);
+	assert_int_equal(precision_preset("int7", &p, &e), ERR_INVALID);
+	assert_non_null(strstr(e.msg, "unknown precision 'int7'"));
+	assert_int_equal(precision_preset("w4a8", &p, &e), OK);
+	assert_int_equal(p.wfmt, QF_INT4);
+	assert_int_equal(p.wgran, QG_BLOCK);
+	struct graph *g = conv_graph(W, B);
+	struct policy pol;
+	assert_int_equal(policy_init(&pol, g, &p, &e), OK);
+	assert_int_equal(policy_set_spec(&pol, "nope=fp16", &e), ERR_INVALID);
+	assert_non_null(strstr(e.msg, "no node named 'nope'"));
+	assert_int_equal(policy_set_spec(&pol, "conv", &e), ERR_INVALID);
+	assert_int_equal(policy_set_spec(&pol, "conv=fp16", &e), OK);
+	struct precision got = policy_node(&pol, 0);
+	assert_int_equal(got.wfmt, QF_FP16);
+	char buf[64];
+	assert_string_equal(precision_label(&got, buf, sizeof buf), "fp16");
+	policy_fini(&pol);
+	graph_free(g);
+}
+
+int main(void)
+{
+	for (int i = 0; i < C; i++) {
+		W[i * C + i] = 1.0f;
+		B[i] = 0.1f * (float)(i + 1);
+		for (int k = 0; k < C; k++)
+			Wspread[i * C + k] = (float)(k - 1) * powf(10.0f, (float)i - 1) / 3.0f;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fp32_policy_is_exact),
+		cmocka_unit_test(test_int8_identity_conv),
+		cmocka_unit_test(test_per_channel_weights),
+		cmocka_unit_test(test_presets_and_specs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
