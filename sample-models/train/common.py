@@ -43,11 +43,14 @@ DATA_DIR = os.path.join(SAMPLE_DIR, "data", "fashion-mnist")
 # determinism
 # --------------------------------------------------------------------------
 
-def seed_everything(seed=SEED, threads=2):
+THREADS = 1
+
+
+def seed_everything(seed=SEED, threads=None):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or THREADS)
     torch.use_deterministic_algorithms(True)
 
 
@@ -103,6 +106,13 @@ def dataset_version():
         return "unknown"
 
 
+def _atomic_save(path, arr):
+    """np.save via a temporary file + rename (safe with concurrent readers)."""
+    tmp = f"{path}.tmp{os.getpid()}.npy"
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
 def make_shared_data():
     """Write calib.npy / eval.npy / eval-labels.npy (deterministic)."""
     os.makedirs(DATA_DIR, exist_ok=True)
@@ -113,9 +123,9 @@ def make_shared_data():
     calib = preprocess(train_x[idx]).astype("<f4")
     ev = preprocess(test_x[:N_EVAL]).astype("<f4")
     ev_labels = test_y[:N_EVAL].astype("<i8")
-    np.save(os.path.join(DATA_DIR, "calib.npy"), calib)
-    np.save(os.path.join(DATA_DIR, "eval.npy"), ev)
-    np.save(os.path.join(DATA_DIR, "eval-labels.npy"), ev_labels)
+    for fname, arr in (("calib.npy", calib), ("eval.npy", ev),
+                       ("eval-labels.npy", ev_labels)):
+        _atomic_save(os.path.join(DATA_DIR, fname), arr)
     with open(os.path.join(DATA_DIR, "calib-indices.txt"), "w") as f:
         f.write("# indices into the Fashion-MNIST training set "
                 f"(numpy default_rng({SEED}).choice(60000, {N_CALIB}, "
@@ -216,6 +226,10 @@ def train(model, cfg, log=print):
             tot_loss += float(loss) * bs
             tot_ok += top1(out.detach(), yb)
             seen += bs
+            step = i // bs + 1
+            if step % 100 == 0:
+                log(f"  epoch {ep + 1} step {step}/{xtr.shape[0] // bs}  "
+                    f"loss {tot_loss / seen:.4f}  ({time.time() - te:.0f} s)")
         acc = top1(predict(model, xte), yte) / xte.shape[0]
         log(f"epoch {ep + 1}/{epochs}  loss {tot_loss / seen:.4f}  "
             f"train-acc {tot_ok / seen:.4f}  test-acc {acc:.4f}  "
