@@ -66,6 +66,18 @@ void bundle_fini(struct bundle *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* Messages quote names and paths from bundle.json and are printed to a
+ * terminal: ASCII control characters (escape sequences) become '?'.
+ * Returns st. */
+static enum status clean_msg(enum status st, struct err *e)
+{
+	if (st && e)
+		for (char *p = e->msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	return st;
+}
+
 static enum status check_file(const char *label, const char *what, const char *path,
 			      struct err *e)
 {
@@ -251,11 +263,56 @@ static bool has_escaped_nul(const char *s)
 	return false;
 }
 
-enum status bundle_open(const char *path, struct bundle *b, struct err *e)
+/* The folder's own name, also for "dir/" (NULL on out of memory). */
+static char *folder_name(const char *path)
+{
+	const char *end = path + strlen(path);
+	while (end > path + 1 && end[-1] == '/')
+		end--;
+	const char *base = end;
+	while (base > path && base[-1] != '/')
+		base--;
+	return base < end ? strndup(base, (size_t)(end - base)) : strdup(path);
+}
+
+static void bundle_reset(struct bundle *b)
 {
 	memset(b, 0, sizeof *b);
 	b->fp32_top1_eval = -1;
 	b->fp32_top1_test = -1;
+}
+
+enum status bundle_parse_json(const char *text, size_t len, const char *dir, const char *label,
+			      struct bundle *b, struct err *e)
+{
+	bundle_reset(b);
+	b->is_dir = true;
+	b->dir = strdup(dir);
+	b->name = folder_name(dir);
+	/* a private NUL-terminated copy: callers' buffers need not be terminated */
+	char *copy = malloc(len + 1);
+	enum status s;
+	if (!b->dir || !b->name || !copy) {
+		s = err_set(e, ERR_NOMEM, "out of memory");
+	} else if (memchr(text, '\0', len)) {
+		s = err_set(e, ERR_FORMAT, "%s: contains a NUL byte", label);
+	} else {
+		memcpy(copy, text, len);
+		copy[len] = '\0';
+		if (has_escaped_nul(copy))
+			s = err_set(e, ERR_FORMAT, "%s: contains an escaped NUL (\\u0000)", label);
+		else
+			s = parse_json(b, label, copy, e);
+	}
+	free(copy);
+	if (s)
+		bundle_fini(b);
+	return clean_msg(s, e);
+}
+
+enum status bundle_open(const char *path, struct bundle *b, struct err *e)
+{
+	bundle_reset(b);
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
@@ -272,36 +329,21 @@ enum status bundle_open(const char *path, struct bundle *b, struct err *e)
 		return s;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		b->is_dir = true;
-		b->dir = strdup(path);
-		/* the folder's own name, also for "dir/" */
-		const char *end = path + strlen(path);
-		while (end > path + 1 && end[-1] == '/')
-			end--;
-		const char *base = end;
-		while (base > path && base[-1] != '/')
-			base--;
-		b->name = base < end ? strndup(base, (size_t)(end - base)) : strdup(path);
 		char *json = join(path, "bundle.json");
-		if (!b->dir || !b->name || !json) {
-			free(json);
-			bundle_fini(b);
+		if (!json)
 			return err_set(e, ERR_NOMEM, "out of memory");
-		}
 		void *text = NULL;
 		size_t len = 0;
 		s = file_read_all(json, BUNDLE_JSON_MAX, &text, &len, e);
-		if (!s) {
-			if (memchr(text, '\0', len))
-				s = err_set(e, ERR_FORMAT, "%s: contains a NUL byte", json);
-			else if (has_escaped_nul(text))
-				s = err_set(e, ERR_FORMAT, "%s: contains an escaped NUL (\\u0000)", json);
-			else
-				s = parse_json(b, json, text, e);
-		}
+		if (!s)
+			s = bundle_parse_json(text, len, path, json, b, e);
 		free(text);
 		free(json);
-	} else if (S_ISREG(st.st_mode)) {
+		if (s)
+			bundle_fini(b); /* refused: *b is all zeros, as before */
+		return s;
+	}
+	if (S_ISREG(st.st_mode)) {
 		b->dir = dirname_of(path);
 		const char *base = strrchr(path, '/');
 		b->name = strdup(base ? base + 1 : path);
@@ -340,7 +382,8 @@ enum status bundle_set_data(struct bundle *b, const char *calib, const char *eva
 enum status bundle_load_model(const struct bundle *b, struct graph **g, struct err *e)
 {
 	if (!b->model_path)
-		return err_set(e, ERR_INVALID, "%s: the bundle names no model", b->name);
+		return clean_msg(err_set(e, ERR_INVALID, "%s: the bundle names no model", b->name),
+				 e);
 	return onnx_load_file(b->model_path, g, e);
 }
 
@@ -370,18 +413,18 @@ static enum status load_float(const char *path, struct tensor *out, struct err *
 enum status bundle_load_calib(const struct bundle *b, struct tensor *data, struct err *e)
 {
 	if (!b->calib_path)
-		return err_set(e, ERR_INVALID, "%s: no calibration data (give --calib FILE.npy)",
-			       b->name);
+		return clean_msg(err_set(e, ERR_INVALID, "%s: no calibration data (give --calib "
+					 "FILE.npy)", b->name), e);
 	enum status st = load_float(b->calib_path, data, e);
 	if (!st && data->shape.rank < 1) {
 		tensor_fini(data);
 		st = err_set(e, ERR_SHAPE, "%s: calibration data must have a leading sample dimension",
 			     b->calib_path);
 	}
-	return st;
+	return clean_msg(st, e);
 }
 
-enum status bundle_load_eval(const struct bundle *b, struct tensor *data, struct tensor *labels,
+static enum status load_eval(const struct bundle *b, struct tensor *data, struct tensor *labels,
 			     struct err *e)
 {
 	if (!b->eval_path)
@@ -445,11 +488,17 @@ fail_data:
 	return st;
 }
 
+enum status bundle_load_eval(const struct bundle *b, struct tensor *data, struct tensor *labels,
+			     struct err *e)
+{
+	return clean_msg(load_eval(b, data, labels, e), e);
+}
+
 enum status bundle_input_index(const struct bundle *b, const struct graph *g, int *index,
 			       struct err *e)
 {
 	if (g->n_inputs < 1)
-		return err_set(e, ERR_GRAPH, "%s: the model has no inputs", b->name);
+		return clean_msg(err_set(e, ERR_GRAPH, "%s: the model has no inputs", b->name), e);
 	if (!b->input_name) {
 		*index = 0;
 		return OK;
@@ -459,6 +508,6 @@ enum status bundle_input_index(const struct bundle *b, const struct graph *g, in
 			*index = i;
 			return OK;
 		}
-	return err_set(e, ERR_GRAPH, "%s: the model has no input named '%s'", b->name,
-		       b->input_name);
+	return clean_msg(err_set(e, ERR_GRAPH, "%s: the model has no input named '%s'", b->name,
+				 b->input_name), e);
 }

@@ -14,6 +14,7 @@
 #define QLENS_BUNDLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "graph.h"
 #include "status.h"
@@ -39,6 +40,12 @@ struct bundle {
 
 /* Open a bundle folder (reads bundle.json) or a bare .onnx file. */
 enum status bundle_open(const char *path, struct bundle *b, struct err *e);
+/* What bundle_open does with a folder's bundle.json, from memory: `text`
+ * holds len bytes (no terminating NUL needed; a NUL inside is refused), `dir`
+ * is the folder that paths are relative to (named files must exist there),
+ * `label` names the source in errors.  On error *b is left empty. */
+enum status bundle_parse_json(const char *text, size_t len, const char *dir, const char *label,
+			      struct bundle *b, struct err *e);
 /* Override or set data files (NULL leaves a field as it is). */
 enum status bundle_set_data(struct bundle *b, const char *calib, const char *eval,
 			    const char *labels, struct err *e);

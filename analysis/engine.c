@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "op.h"
 
@@ -112,22 +113,58 @@ static enum status build_desc(struct engine *en, struct err *e)
 	return OK;
 }
 
-static void cache_clear(struct engine *en, struct actcache *c)
+/* Forget what a cache holds but keep its memory: on the machines qlens runs
+ * on, first-touching fresh pages costs far more than refilling old ones. */
+static void cache_reset(struct actcache *c)
 {
-	if (c->val)
-		for (int v = 0; v < en->g->n_values; v++)
-			tensor_fini(&c->val[v]);
-	c->bytes = 0;
 	c->built = false;
 	c->sim_key = KEY_NONE;
 }
 
+/* Cache storage comes straight from mmap with transparent huge pages advised:
+ * hundreds of MiB are first-touched while a cache fills, and on virtual
+ * machines that back guest memory lazily a 4 KiB fault costs tens of
+ * microseconds; 2 MiB pages cut the count 512-fold (measured: 64 MiB in
+ * 15-250 ms instead of 550-800 ms).  The tensors are borrowed views of it. */
+static void *big_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+static void cache_drop_value(struct actcache *c, int v)
+{
+	if (!c->val[v].data)
+		return;
+	munmap(c->val[v].data, c->val[v].nbytes ? c->val[v].nbytes : 1);
+	c->bytes -= c->val[v].nbytes;
+	memset(&c->val[v], 0, sizeof c->val[v]);
+}
+
+static void cache_release(struct engine *en, struct actcache *c)
+{
+	if (c->val)
+		for (int v = 0; v < en->g->n_values; v++)
+			cache_drop_value(c, v);
+	c->bytes = 0;
+	cache_reset(c);
+}
+
 void engine_drop_policy_cache(struct engine *en)
 {
-	cache_clear(en, &en->pcache);
+	cache_release(en, &en->pcache);
 	if (en->have_pcache_pol)
 		policy_fini(&en->pcache_pol);
 	en->have_pcache_pol = false;
+	if (en->have_last_pol)
+		policy_fini(&en->last_pol);
+	en->have_last_pol = false;
 }
 
 void engine_fini(struct engine *en)
@@ -137,7 +174,7 @@ void engine_fini(struct engine *en)
 	for (int c = 0; c < en->n_sims; c++)
 		sim_fini(&en->cand_sim[c]);
 	if (en->g) {
-		cache_clear(en, &en->cache);
+		cache_release(en, &en->cache);
 		engine_drop_policy_cache(en);
 	}
 	free(en->cache.val);
@@ -174,6 +211,7 @@ enum status engine_setup(struct engine *en, const struct bundle *b, const struct
 	en->cancel = o->cancel;
 	en->base = -1;
 	en->calib_samples = o->calib_samples;
+	en->no_prefill = o->no_prefill;
 	enum status st;
 	if (o->n_cands < 1 || o->n_cands > ENGINE_MAX_CANDS)
 		return err_set(e, ERR_INVALID, "between 1 and %d candidate precisions, not %d",
@@ -264,6 +302,17 @@ static void ref_chunk(void *user, int64_t row0, int64_t rows, const struct tenso
 	pthread_mutex_unlock(&j->lock);
 }
 
+struct capture_worker {
+	const struct graph *g;
+	struct actcache *c;
+};
+static enum status capture_after(void *user, const struct plan *p, int ni,
+				 struct tensor *const *out, int n_out);
+static enum status cache_alloc(struct engine *en, struct actcache *c, struct actcache *other,
+			       bool outputs, struct err *e);
+
+/* The FP32 reference logits; unless no_prefill, the same run fills the FP32
+ * baseline cache, so that an isolate sweep starts without a run of its own. */
 static enum status run_reference(struct engine *en, const struct bundle *b,
 				 const struct engine_phase *ph, struct err *e)
 {
@@ -271,14 +320,33 @@ static enum status run_reference(struct engine *en, const struct bundle *b,
 	const struct graph *g = en->g;
 	struct tensor outs[64] = { 0 };
 	struct ref_job j = { .ph = ph, .total = ev->x.shape.dim[0] };
+	struct capture_worker cw[64];
+	struct plan_hooks hooks[64];
+	int threads = runner_threads(ev->r);
+	bool fill = !en->no_prefill && threads <= 64;
+	enum status st = OK;
+	if (fill) {
+		cache_reset(&en->cache);
+		if ((st = cache_alloc(en, &en->cache, &en->pcache, false, e)))
+			return st;
+		for (int t = 0; t < threads; t++) {
+			cw[t] = (struct capture_worker){ g, &en->cache };
+			hooks[t] = (struct plan_hooks){ .after_node = capture_after, .user = &cw[t] };
+		}
+	}
 	pthread_mutex_init(&j.lock, NULL);
-	struct run_opts o = { .chunk_done = ref_chunk, .user = &j, .cancel = en->cancel };
-	enum status st = runner_exec(ev->r, &ev->x, outs, &o, e);
+	struct run_opts o = { .hooks = fill ? hooks : NULL, .chunk_done = ref_chunk, .user = &j,
+			      .cancel = en->cancel };
+	st = runner_exec(ev->r, &ev->x, outs, &o, e);
 	pthread_mutex_destroy(&j.lock);
 	if (st) {
 		if (st != ERR_CANCELLED)
 			err_prefix(e, "%s", b->model_path);
 		return st;
+	}
+	if (fill) {
+		en->cache.built = true;
+		en->cache.sim_key = KEY_FP32;
 	}
 	for (int k = 1; k < g->n_outputs; k++)
 		tensor_fini(&outs[k]);
@@ -396,7 +464,7 @@ enum status engine_recalibrate(struct engine *en, const struct bundle *b, const 
 	enum status st;
 	if (method && (st = calib_spec_parse(method, &cs, e)))
 		return st;
-	cache_clear(en, &en->cache);
+	cache_reset(&en->cache);
 	engine_drop_policy_cache(en);
 	for (int c = 0; c < en->n_sims; c++)
 		sim_fini(&en->cand_sim[c]);
@@ -527,10 +595,6 @@ static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tens
 }
 
 /* Capturing a run into a cache: an after-node hook per worker. */
-struct capture_worker {
-	const struct graph *g;
-	struct actcache *c;
-};
 
 static enum status capture_after(void *user, const struct plan *p, int ni,
 				 struct tensor *const *out, int n_out)
@@ -653,13 +717,78 @@ done:
 
 /* ---- the activation caches ------------------------------------------------------ */
 
-/* Values a single-node change reads from outside its run set. */
+/*
+ * Which values to cache.  Candidates are the values some single-node change
+ * reads from outside its run set.  Each is worth caching only if recomputing
+ * it costs more than holding it: a cache is filled once per baseline, but a
+ * value missing from it makes every evaluation that reads it rerun its
+ * producers back to the nearest cached value.  Deciding in topological order
+ * (so a value's recompute chain stops at upstream values already kept):
+ *     keep v  iff  uses(v) * (candidates + 1) * recompute(v) >= CACHE_BYTE_COST * bytes(v)
+ * with uses(v) = single-node changes reading v from outside, recompute(v) =
+ * per-sample MACs of the chain plus CACHE_ELEM_COST per element it writes
+ * (elementwise ops have no MACs but real cost), bytes(v) per sample.
+ * Filling a cache on these machines costs ~5 ns per byte (first-touch page
+ * faults on a lazily backed VM, plus the copy); recomputing runs at ~0.05 ns
+ * per MAC on two threads: a byte weighs ~100 MACs here, much less on bare
+ * metal, so the constant leans towards caching.  High-resolution values with
+ * cheap producers (ReLU6 after a depthwise convolution, a stem's ReLU) are
+ * recomputed instead: the MobileNet sample's cache shrinks about 4-fold.
+ * Results never depend on the choice - only time and memory do.
+ */
+#define CACHE_BYTE_COST 64
+#define CACHE_ELEM_COST 4
+
+static double node_recompute(const struct engine *en, int ni)
+{
+	const struct node *n = &en->g->nodes[ni];
+	struct node_cost c;
+	plan_node_cost(en->ref, ni, &c);
+	double cost = (double)c.macs;
+	for (int k = 0; k < n->n_outputs; k++)
+		if (n->outputs[k] >= 0)
+			cost += CACHE_ELEM_COST * (double)tensor_numel(plan_value(en->ref, n->outputs[k]));
+	return cost;
+}
+
+/* Per-sample cost of recomputing node ni and whatever it reads that is not
+ * kept (stamp marks nodes already counted). */
+static double chain_cost(const struct engine *en, int ni, const bool *keep, int *stamp, int mark)
+{
+	const struct graph *g = en->g;
+	if (stamp[ni] == mark)
+		return 0;
+	stamp[ni] = mark;
+	double cost = node_recompute(en, ni);
+	const struct node *n = &g->nodes[ni];
+	for (int k = 0; k < n->n_inputs; k++) {
+		int u = n->inputs[k];
+		if (u < 0 || g->values[u].kind != VAL_INTERMEDIATE || plan_value_is_const(en->ref, u) ||
+		    keep[u] || g->values[u].producer < 0)
+			continue;
+		cost += chain_cost(en, g->values[u].producer, keep, stamp, mark);
+	}
+	return cost;
+}
+
 static bool *want_values(const struct engine *en)
 {
 	const struct graph *g = en->g;
 	bool *want = calloc((size_t)g->n_values + 1, sizeof *want);
-	if (!want)
+	int *uses = calloc((size_t)g->n_values + 1, sizeof *uses);
+	int *last = malloc(((size_t)g->n_values + 1) * sizeof *last);
+	int *stamp = malloc(((size_t)g->n_nodes + 1) * sizeof *stamp);
+	if (!want || !uses || !last || !stamp) {
+		free(want);
+		free(uses);
+		free(last);
+		free(stamp);
 		return NULL;
+	}
+	for (int v = 0; v < g->n_values; v++)
+		last[v] = -1;
+	for (int i = 0; i < g->n_nodes; i++)
+		stamp[i] = -1;
 	for (int i = 0; i < g->n_nodes; i++) {
 		if (!en->sweepable[i])
 			continue;
@@ -674,11 +803,31 @@ static bool *want_values(const struct engine *en)
 				    plan_value_is_const(en->ref, v))
 					continue;
 				int pr = g->values[v].producer;
-				if (pr >= 0 && !bit_get(d, pr))
-					want[v] = true;
+				if (pr >= 0 && !bit_get(d, pr) && last[v] != i) {
+					last[v] = i;
+					uses[v]++;
+				}
 			}
 		}
 	}
+	/* decide in topological order; want[] doubles as "kept so far" */
+	int mark = 0;
+	for (int ni = 0; ni < g->n_nodes; ni++) {
+		const struct node *n = &g->nodes[ni];
+		for (int k = 0; k < n->n_outputs; k++) {
+			int v = n->outputs[k];
+			if (v < 0 || !uses[v])
+				continue;
+			const struct tensor *t = plan_value(en->ref, v);
+			double bytes = t->shape.rank >= 1 ? (double)t->nbytes / (double)(t->shape.dim[0] ? t->shape.dim[0] : 1) : 0;
+			double recompute = chain_cost(en, ni, want, stamp, mark++);
+			want[v] = (double)uses[v] * (en->n_cands + 1) * recompute >=
+				  CACHE_BYTE_COST * bytes;
+		}
+	}
+	free(uses);
+	free(last);
+	free(stamp);
 	return want;
 }
 
@@ -696,16 +845,21 @@ static enum status hold(struct engine *en, struct actcache *c, int v, struct err
 	const struct tensor *t = plan_value(en->ref, v);
 	struct shape s = t->shape;
 	s.dim[0] = en->ev.x.shape.dim[0];
-	enum status st = tensor_alloc(&c->val[v], t->dtype, &s, e);
-	if (!st)
-		c->bytes += t->nbytes / (size_t)(t->shape.dim[0] ? t->shape.dim[0] : 1) *
-			    (size_t)s.dim[0];
-	return st;
+	size_t bytes = value_bytes(en, v);
+	void *p = big_alloc(bytes);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory caching %zu bytes of activations", bytes);
+	c->val[v] = tensor_view(t->dtype, &s, p);
+	c->val[v].nbytes = bytes;
+	c->bytes += bytes;
+	return OK;
 }
 
-/* Allocate c's storage: graph outputs when `outputs` (always, they are
- * small), then wanted values in index order while they fit `avail`.  When the
- * wanted set does not fit next to the other cache, the other is dropped. */
+/* Make c hold storage for graph outputs when `outputs` (always: they are
+ * small), then for wanted values in index order while they fit next to the
+ * other cache.  Storage c already holds is kept (reused, not re-faulted);
+ * when the wanted set does not fit next to the other cache, the other one is
+ * released. */
 static enum status cache_alloc(struct engine *en, struct actcache *c, struct actcache *other,
 			       bool outputs, struct err *e)
 {
@@ -713,6 +867,8 @@ static enum status cache_alloc(struct engine *en, struct actcache *c, struct act
 	bool *want = want_values(en);
 	if (!want)
 		return err_set(e, ERR_NOMEM, "out of memory");
+	for (int i = 0; outputs && i < g->n_outputs; i++)
+		want[g->outputs[i]] = plan_value(en->ref, g->outputs[i])->shape.rank >= 1;
 	size_t need = 0;
 	for (int v = 0; v < g->n_values; v++)
 		if (want[v])
@@ -721,17 +877,19 @@ static enum status cache_alloc(struct engine *en, struct actcache *c, struct act
 		if (other == &en->pcache)
 			engine_drop_policy_cache(en);
 		else
-			cache_clear(en, other);
+			cache_release(en, other);
 	}
+	/* storage of values no longer wanted goes first */
+	for (int v = 0; v < g->n_values; v++)
+		if (c->val[v].data && !want[v])
+			cache_drop_value(c, v);
 	size_t avail = en->cache_budget > other->bytes ? en->cache_budget - other->bytes : 0;
 	enum status st = OK;
-	c->bytes = 0;
-	if (outputs)
-		for (int i = 0; i < g->n_outputs && !st; i++) {
-			int v = g->outputs[i];
-			if (!c->val[v].data && plan_value(en->ref, v)->shape.rank >= 1)
-				st = hold(en, c, v, e);
-		}
+	for (int i = 0; outputs && i < g->n_outputs && !st; i++) {
+		int v = g->outputs[i];
+		if (want[v] && !c->val[v].data)
+			st = hold(en, c, v, e);
+	}
 	for (int v = 0; v < g->n_values && !st; v++) {
 		if (!want[v] || c->val[v].data)
 			continue;
@@ -753,7 +911,7 @@ enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
 		return OK;
 	if (key < KEY_FP32 || key >= en->n_sims)
 		return err_set(e, ERR_INVALID, "no baseline %d", key);
-	cache_clear(en, &en->cache);
+	cache_reset(&en->cache);
 	enum status st = cache_alloc(en, &en->cache, &en->pcache, key >= 0, e);
 	if (!st) {
 		struct eval_spec sp = { .sim = key >= 0 ? &en->cand_sim[key] : NULL,
@@ -761,7 +919,7 @@ enum status engine_cache_baseline(struct engine *en, int key, struct err *e)
 		st = eval_run(en, &sp, e);
 	}
 	if (st) {
-		cache_clear(en, &en->cache);
+		cache_reset(&en->cache);
 		return st;
 	}
 	en->cache.built = true;
@@ -874,6 +1032,23 @@ enum status engine_base(struct engine *en, int base, const struct eval_progress 
 
 /* ---- policy edits -------------------------------------------------------------------- */
 
+/* Nodes where two policies run differently. */
+static void policy_diff(const struct graph *g, const struct policy *a, const struct policy *b,
+			bool *diff)
+{
+	for (int i = 0; i < g->n_nodes; i++) {
+		struct precision x = policy_node(a, i), y = policy_node(b, i);
+		diff[i] = !precision_equal(&x, &y);
+	}
+}
+
+static void forget_policy(struct policy *p, bool *have)
+{
+	if (*have)
+		policy_fini(p);
+	*have = false;
+}
+
 enum status engine_eval_policy(struct engine *en, const struct policy *pol,
 			       const struct eval_progress *pr, struct metrics_summary *out,
 			       int64_t *weight_bytes, struct err *e)
@@ -888,42 +1063,61 @@ enum status engine_eval_policy(struct engine *en, const struct policy *pol,
 	if (weight_bytes)
 		*weight_bytes = sim.weight_bytes;
 	bool *changed = calloc((size_t)g->n_nodes + 1, sizeof *changed);
+	bool *since_last = calloc((size_t)g->n_nodes + 1, sizeof *since_last);
 	bool *run = calloc((size_t)g->n_nodes + 1, sizeof *run);
-	if (!changed || !run) {
+	bool capture = true;
+	if (!changed || !since_last || !run) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	struct eval_spec sp = { .sim = &sim, .capture = &en->pcache, .pr = pr, .out = out };
+	struct eval_spec sp = { .sim = &sim, .pr = pr, .out = out };
 	if (en->pcache.built && en->have_pcache_pol) {
-		for (int i = 0; i < g->n_nodes; i++) {
-			struct precision a = policy_node(&en->pcache_pol, i), b = policy_node(pol, i);
-			changed[i] = !precision_equal(&a, &b);
-		}
+		policy_diff(g, &en->pcache_pol, pol, changed);
 		run_set_in(en, &en->pcache, changed, run);
 		sp.run = run;
 		sp.from = &en->pcache;
+		/* Re-anchor the cache on this policy only when it builds on the last
+		 * one evaluated (it keeps a difference from the cache that the last
+		 * policy already had): then later edits start from here.  A toggle
+		 * and its undo stay relative to the cache and skip the copy. */
+		capture = false;
+		if (en->have_last_pol) {
+			policy_diff(g, &en->last_pol, pol, since_last);
+			for (int i = 0; i < g->n_nodes && !capture; i++)
+				capture = changed[i] && !since_last[i];
+		}
 	} else {
-		engine_drop_policy_cache(en);
+		cache_reset(&en->pcache);
 		if ((st = cache_alloc(en, &en->pcache, &en->cache, true, e)))
 			goto done;
 	}
-	/* from here on the cache is being rewritten: it is valid again only if
-	 * the run completes */
-	en->pcache.built = false;
+	if (capture) {
+		/* from here on the cache is being rewritten: it is valid again
+		 * only if the run completes */
+		sp.capture = &en->pcache;
+		en->pcache.built = false;
+	}
 	if ((st = eval_run(en, &sp, e)))
 		goto done;
-	if (en->have_pcache_pol)
-		policy_fini(&en->pcache_pol);
-	en->have_pcache_pol = false;
-	if ((st = policy_copy(&en->pcache_pol, pol, e)))
-		goto done;
-	en->have_pcache_pol = true;
-	en->pcache.built = true;
-	en->pcache.sim_key = KEY_POLICY;
+	if (capture) {
+		forget_policy(&en->pcache_pol, &en->have_pcache_pol);
+		if ((st = policy_copy(&en->pcache_pol, pol, e)))
+			goto done;
+		en->have_pcache_pol = true;
+		en->pcache.built = true;
+		en->pcache.sim_key = KEY_POLICY;
+	}
+	forget_policy(&en->last_pol, &en->have_last_pol);
+	if (!policy_copy(&en->last_pol, pol, NULL))
+		en->have_last_pol = true;
 done:
-	if (st)
-		engine_drop_policy_cache(en);
+	if (st && capture) {
+		/* half old, half new: forget the contents, keep the memory */
+		cache_reset(&en->pcache);
+		forget_policy(&en->pcache_pol, &en->have_pcache_pol);
+	}
 	free(changed);
+	free(since_last);
 	free(run);
 	sim_fini(&sim);
 	return st;

@@ -59,8 +59,10 @@ struct engine {
 	struct plan *ref;	/* batch-1 plan: folded values, shapes, per-sample costs */
 	struct actcache cache;	/* baseline (isolate / remove sweeps) */
 	struct actcache pcache; /* the last evaluated policy's run (sim_key -3 when built) */
-	struct policy pcache_pol;
+	struct policy pcache_pol; /* the policy pcache holds */
 	bool have_pcache_pol;
+	struct policy last_pol;	  /* the policy evaluated last */
+	bool have_last_pol;
 	size_t cache_budget;	/* bytes, shared by both caches */
 	const _Atomic bool *cancel;
 	/* what the last evaluation ran: nodes, and MACs over all samples (Conv, Gemm,
@@ -70,6 +72,7 @@ struct engine {
 	size_t peak_cache_bytes; /* largest cache.bytes + pcache.bytes seen */
 	char calib_label[64];	 /* activation calibrator of every candidate (calib_spec_str) */
 	int64_t calib_samples;	 /* requested (0 = all); ev.cal.samples is what was used */
+	bool no_prefill;
 };
 
 /* Progress of one evaluation: called after each chunk with the running estimate
@@ -103,6 +106,8 @@ struct engine_opts {
 	int64_t calib_samples;	  /* first N calibration samples, 0 = all */
 	size_t cache_budget;	  /* bytes */
 	const _Atomic bool *cancel; /* may be NULL; borrowed for the engine's life */
+	bool no_prefill;	  /* do not fill the FP32 baseline cache during the
+				     reference run (it is then built when first needed) */
 };
 
 /* Phases of engine_prepare: "reference", "calibration", "simulation". */
@@ -116,8 +121,9 @@ struct engine_phase {
  * the engine is finalized. */
 enum status engine_setup(struct engine *en, const struct bundle *b, const struct graph *g,
 			 const struct engine_opts *o, struct err *e);
-/* Heavy part: the FP32 reference run, calibration (in slices, merged exactly),
- * one simulation per candidate and the base.  Cancellable.  On failure the
+/* Heavy part: the FP32 reference run (which also fills the FP32 baseline cache
+ * unless no_prefill), calibration (in slices, merged exactly), one simulation
+ * per candidate and the base.  Cancellable.  On failure the
  * engine stays set up (engine_fini still required) and may be prepared again. */
 enum status engine_prepare(struct engine *en, const struct bundle *b,
 			   const struct engine_phase *ph, struct err *e);
@@ -170,11 +176,15 @@ enum status engine_local(struct engine *en, double *sqnr, struct err *e);
 enum status engine_local_progress(struct engine *en, double *sqnr, const struct eval_progress *pr,
 				  struct err *e);
 
-/* Evaluate a whole policy of en->g (borrowed).  The engine keeps the run of the
- * last policy it evaluated: a policy differing from it at some nodes runs only
- * their downstream, and the cache then holds the new policy.  The first
- * evaluation, and the one after a failure or cancellation, runs everything.
- * weight_bytes (may be NULL) receives the policy's weight storage. */
+/* Evaluate a whole policy of en->g (borrowed).  The engine keeps the run of one
+ * policy (the anchor): a policy differing from it at some nodes runs only
+ * their downstream.  The anchor moves to the evaluated policy when that one
+ * builds on the previous evaluation (it keeps a change from the anchor the
+ * previous policy had too: the user is accumulating edits); a toggle and its
+ * undo stay relative to the anchor and skip copying the run into the cache.
+ * The first evaluation, and the one after a failure or cancellation while
+ * the anchor moved, runs everything.  weight_bytes (may be NULL) receives the
+ * policy's weight storage. */
 enum status engine_eval_policy(struct engine *en, const struct policy *pol,
 			       const struct eval_progress *pr, struct metrics_summary *out,
 			       int64_t *weight_bytes, struct err *e);

@@ -68,6 +68,18 @@ enum status export_ort_overrides_json(const struct sim *s, const struct export_i
 enum status export_trt_text(const struct sim *s, const struct export_info *info, char **out,
 			    struct err *e);
 
+/* The granularity the simulation used for node ni's weight (after its
+ * fall-backs: per-block only for Gemm/MatMul, per-channel only where the
+ * format allows), checked against the parameters it holds; *block is the
+ * block size for QG_BLOCK, else 0. */
+enum status export_weight_granularity(const struct sim *s, int ni, enum qgran *gran, int *block,
+				      struct err *e);
+/* Scales of node ni's int32 bias (s_in * s_w, per channel when the weight is)
+ * as the simulation quantizes it: *scales malloc'ed with *n entries; *n = 0
+ * when the simulation keeps the bias in float. */
+enum status export_bias_scales(const struct sim *s, int ni, float **scales, int *n,
+			       struct err *e);
+
 /* Name of ONNX Runtime's QuantType for a format ("QUInt8", ...), NULL when none. */
 const char *export_ort_quant_type(enum qfmt f);
 

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# clang + libclang-rt-14-dev: libFuzzer for scripts/fuzz.sh
 QLENS_PACKAGES=(gcc pkg-config meson ninja-build
 	libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libcjson-dev libcmocka-dev
-	libncurses-dev libonnx-dev libonnx-testdata tmux)
+	libncurses-dev libonnx-dev libonnx-testdata tmux clang libclang-rt-14-dev)
 
 missing=()
 for p in "${QLENS_PACKAGES[@]}"; do

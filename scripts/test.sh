@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second README command (and CI's): install what is missing, build, run
 # every test suite verbosely; then rebuild with AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the unit and conformance suites again.
+# UndefinedBehaviorSanitizer and run the unit and conformance suites again;
+# then fuzz every parser for a minute (scripts/fuzz.sh, clang + libFuzzer).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -19,4 +20,9 @@ if [ "${QLENS_SKIP_SANITIZERS:-0}" != 1 ]; then
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C "$ASAN_DIR" -v --num-processes 2 --print-errorlogs \
 		--suite unit --suite conformance
+fi
+
+# QLENS_SKIP_FUZZ=1 skips it; QLENS_FUZZ_SECONDS sets the time per harness.
+if [ "${QLENS_SKIP_FUZZ:-0}" != 1 ]; then
+	bash scripts/fuzz.sh "${QLENS_FUZZ_SECONDS:-60}"
 fi

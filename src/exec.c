@@ -31,14 +31,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
+
 #define ARENA_ALIGN 64
 
 struct step_rt {
 	struct step s;
 	int node_index;
 	int n_in, n_out;
-	const struct tensor **in; /* into plan->vt, NULL for omitted inputs */
+	const struct tensor **in; /* into plan->vt (or plan->owned), NULL for omitted inputs */
 	struct tensor **out;
+	/* value indices of in[] and out[] (-1: omitted, or a plan-owned constant): the node's
+	 * own lists, or owned copies for a fused step */
+	const int *vin, *vout;
+	bool own_vlists;
+	int order; /* node index the step runs in place of (the last node of a fused chain) */
 };
 
 struct plan {
@@ -53,6 +60,9 @@ struct plan {
 	void *scratch;
 	size_t scratch_bytes;
 	int64_t row0; /* first sample of the chunk being run (runner) */
+	bool fused;	       /* built with plan_opts.fuse: runs whole, without hooks */
+	struct tensor *owned;  /* constants made by fusion (folded weights), n_owned of them */
+	int n_owned;
 };
 
 int64_t plan_row0(const struct plan *p) { return p->row0; }
@@ -88,7 +98,14 @@ void plan_free(struct plan *p)
 		free(p->steps[i].s.params);
 		free(p->steps[i].in);
 		free(p->steps[i].out);
+		if (p->steps[i].own_vlists) {
+			free((void *)p->steps[i].vin);
+			free((void *)p->steps[i].vout);
+		}
 	}
+	for (int i = 0; i < p->n_owned; i++)
+		tensor_fini(&p->owned[i]);
+	free(p->owned);
 	free(p->steps);
 	free(p->vt);
 	free(p->folded);
@@ -172,6 +189,166 @@ static void release(struct livelist *L, int value)
 			L->n--;
 			return;
 		}
+}
+
+/*
+ * Fusion (plan_opts.fuse): merge the chain ch (fuse.h) into the Conv step rt.  The step is
+ * prepared again with its new inputs - the folded weight and bias, the residual last - and
+ * the chain's epilogue, writes the chain's last value and moves to the chain's last node.
+ */
+static enum status fuse_step(struct plan *p, const struct fuse_ctx *c, const struct fuse_chain *ch,
+			     struct step_rt *rt, struct err *e)
+{
+	const struct graph *g = p->g;
+	const struct node *n = &g->nodes[ch->conv];
+	const struct tensor *in[4];
+	int vin[4], n_in = 0;
+	in[n_in] = rt->in[0];
+	vin[n_in++] = n->inputs[0];
+	enum status st;
+	if (ch->bn >= 0) {
+		struct tensor *w = &p->owned[p->n_owned], *b = &p->owned[p->n_owned + 1];
+		if ((st = fuse_fold_bn(c, ch, w, b, e)))
+			return node_fail(e, &g->nodes[ch->bn]);
+		p->n_owned += 2;
+		in[n_in] = w;
+		vin[n_in++] = -1;
+		in[n_in] = b;
+		vin[n_in++] = -1;
+	} else {
+		for (int k = 1; k < n->n_inputs; k++) {
+			in[n_in] = rt->in[k];
+			vin[n_in++] = n->inputs[k];
+		}
+	}
+	if (ch->residual >= 0) {
+		in[n_in] = &p->vt[ch->residual];
+		vin[n_in++] = ch->residual;
+	}
+	struct tensor *y = &p->vt[ch->out];
+	const struct tensor planned = *y;
+	struct step s = { .node = n, .graph = g, .opset = g->opset, .epi = ch->epi };
+	st = op_defs[n->op].prepare(&s, in, n_in, &y, 1, e);
+	if (!st && (y->dtype != planned.dtype || !shape_equal(&y->shape, &planned.shape)))
+		st = err_set(e, ERR_INVALID, "fused output does not match the planned one");
+	if (st) {
+		free(s.params);
+		return node_fail(e, n);
+	}
+	const struct tensor **nin = calloc((size_t)n_in, sizeof *nin);
+	int *nvin = malloc((size_t)n_in * sizeof *nvin), *nvout = malloc(sizeof *nvout);
+	if (!nin || !nvin || !nvout) {
+		free(nin);
+		free(nvin);
+		free(nvout);
+		free(s.params);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	memcpy(nin, in, (size_t)n_in * sizeof *nin);
+	memcpy(nvin, vin, (size_t)n_in * sizeof *nvin);
+	*nvout = ch->out;
+	free(rt->s.params);
+	free(rt->in);
+	if (rt->own_vlists) {
+		free((void *)rt->vin);
+		free((void *)rt->vout);
+	}
+	rt->s = s;
+	rt->in = nin;
+	rt->n_in = n_in;
+	rt->out[0] = y;
+	rt->n_out = 1;
+	rt->vin = nvin;
+	rt->vout = nvout;
+	rt->own_vlists = true;
+	rt->order = ch->last;
+	if (s.scratch_bytes > p->scratch_bytes)
+		p->scratch_bytes = s.scratch_bytes;
+	return OK;
+}
+
+/* Find and merge every Conv chain, then drop the merged steps and restore run order. */
+static enum status plan_fuse(struct plan *p, const struct plan_opts *opts, struct err *e)
+{
+	const struct graph *g = p->g;
+	const int nv = g->n_values, nn = g->n_nodes;
+	enum status st = OK;
+	bool *is_const = calloc((size_t)nv + 1, sizeof *is_const);
+	bool *pinned = calloc((size_t)nv + 1, sizeof *pinned);
+	int *readers = calloc((size_t)nv + 1, sizeof *readers);
+	int *reader = malloc(((size_t)nv + 1) * sizeof *reader);
+	bool *is_step = calloc((size_t)nn + 1, sizeof *is_step);
+	bool *merged = calloc((size_t)nn + 1, sizeof *merged);
+	p->owned = calloc(2 * (size_t)p->n_steps + 1, sizeof *p->owned);
+	if (!is_const || !pinned || !readers || !reader || !is_step || !merged || !p->owned) {
+		st = err_set(e, ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (int v = 0; v < nv; v++) {
+		is_const[v] = plan_value_is_const(p, v);
+		pinned[v] = g->values[v].is_output || (opts->keep && opts->keep[v]);
+		reader[v] = -1;
+	}
+	for (int si = 0; si < p->n_steps; si++) {
+		const struct node *n = &g->nodes[p->steps[si].node_index];
+		is_step[p->steps[si].node_index] = true;
+		for (int k = 0; k < n->n_inputs; k++)
+			if (n->inputs[k] >= 0) {
+				readers[n->inputs[k]]++;
+				reader[n->inputs[k]] = p->steps[si].node_index;
+			}
+	}
+	struct fuse_ctx c = { .g = g, .vt = p->vt, .is_const = is_const, .pinned = pinned,
+			      .readers = readers, .reader = reader, .is_step = is_step };
+	for (int si = 0; si < p->n_steps; si++) {
+		struct fuse_chain ch;
+		if (!fuse_find(&c, p->steps[si].node_index, &ch))
+			continue;
+		if ((st = fuse_step(p, &c, &ch, &p->steps[si], e)))
+			goto done;
+		/* a merged node is gone for later chains: two Convs meeting at one Add must
+		 * not both claim it */
+		int absorbed[3] = { ch.bn, ch.add, ch.act };
+		for (int k = 0; k < 3; k++)
+			if (absorbed[k] >= 0) {
+				merged[absorbed[k]] = true;
+				is_step[absorbed[k]] = false;
+			}
+	}
+	/* drop merged steps, then order by the node each step stands in for (insertion sort:
+	 * only fused steps move, and not far) */
+	int kept = 0;
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		if (!merged[rt->node_index]) {
+			p->steps[kept++] = *rt;
+			continue;
+		}
+		free(rt->s.params);
+		free(rt->in);
+		free(rt->out);
+		if (rt->own_vlists) {
+			free((void *)rt->vin);
+			free((void *)rt->vout);
+		}
+	}
+	p->n_steps = kept;
+	for (int i = 1; i < p->n_steps; i++) {
+		struct step_rt t = p->steps[i];
+		int j = i;
+		for (; j > 0 && p->steps[j - 1].order > t.order; j--)
+			p->steps[j] = p->steps[j - 1];
+		p->steps[j] = t;
+	}
+	p->fused = true;
+done:
+	free(is_const);
+	free(pinned);
+	free(readers);
+	free(reader);
+	free(is_step);
+	free(merged);
+	return st;
 }
 
 enum status plan_new(const struct graph *g, const struct shape *in_shapes,
@@ -322,6 +499,9 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 		}
 		memcpy(rt->in, inbuf, (size_t)n->n_inputs * sizeof *rt->in);
 		memcpy(rt->out, outbuf, (size_t)n->n_outputs * sizeof *rt->out);
+		rt->vin = n->inputs;
+		rt->vout = n->outputs;
+		rt->order = ni;
 		if (s.scratch_bytes > p->scratch_bytes)
 			p->scratch_bytes = s.scratch_bytes;
 	}
@@ -336,27 +516,28 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 		}
 	}
 
+	if (opts && opts->fuse && (st = plan_fuse(p, opts, e)))
+		goto fail;
+
 	/* pass 2: liveness and placement */
 	for (int si = 0; si < p->n_steps; si++) {
 		struct step_rt *rt = &p->steps[si];
-		const struct node *n = &g->nodes[rt->node_index];
-		for (int k = 0; k < n->n_inputs; k++)
-			if (n->inputs[k] >= 0)
-				last_use[n->inputs[k]] = si;
+		for (int k = 0; k < rt->n_in; k++)
+			if (rt->vin[k] >= 0)
+				last_use[rt->vin[k]] = si;
 	}
 	for (int si = 0; si < p->n_steps; si++) {
 		struct step_rt *rt = &p->steps[si];
-		const struct node *n = &g->nodes[rt->node_index];
-		for (int k = 0; k < n->n_outputs; k++) {
-			int v = n->outputs[k];
+		for (int k = 0; k < rt->n_out; k++) {
+			int v = rt->vout[k];
 			if (v < 0)
 				continue;
 			if (last_use[v] < si)
 				last_use[v] = si; /* unread output: dies right away */
 			place(p, &live, v, p->vt[v].nbytes);
 		}
-		for (int k = 0; k < n->n_inputs; k++) {
-			int v = n->inputs[k];
+		for (int k = 0; k < rt->n_in; k++) {
+			int v = rt->vin[k];
 			if (v < 0 || g->values[v].kind != VAL_INTERMEDIATE || p->folded[v])
 				continue;
 			bool keep = g->values[v].is_output || (opts && opts->keep && opts->keep[v]);
@@ -365,8 +546,8 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 				last_use[v] = -2; /* released (a node may list an input twice) */
 			}
 		}
-		for (int k = 0; k < n->n_outputs; k++) {
-			int v = n->outputs[k];
+		for (int k = 0; k < rt->n_out; k++) {
+			int v = rt->vout[k];
 			if (v < 0)
 				continue;
 			bool keep = g->values[v].is_output || (opts && opts->keep && opts->keep[v]);
@@ -437,6 +618,9 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			    struct err *e)
 {
 	const struct graph *g = p->g;
+	if (p->fused && (hooks || run || bound))
+		return err_set(e, ERR_INVALID, "a fused plan runs whole: no hooks, subsets or "
+			       "bound values");
 	for (int i = 0; i < g->n_inputs; i++) {
 		int v = g->inputs[i];
 		struct tensor *t = &p->vt[v];
@@ -511,6 +695,8 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 enum status plan_rerun_node(struct plan *p, int node_index, const struct tensor *const *inputs,
 			    struct tensor *const *outputs, struct err *e)
 {
+	if (p->fused)
+		return err_set(e, ERR_INVALID, "nodes of a fused plan cannot be rerun alone");
 	for (int si = 0; si < p->n_steps; si++) {
 		struct step_rt *rt = &p->steps[si];
 		if (rt->node_index != node_index)
@@ -575,6 +761,7 @@ void exec_set_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
 #define RUNNER_MAX_THREADS 64
 
+/* Per worker and kind (plain / fused): the plans for full chunks and the tail. */
 struct worker_plans {
 	struct plan *full;  /* chunk of `batch` rows */
 	struct plan *tail;  /* the last, shorter chunk */
@@ -584,7 +771,11 @@ struct worker_plans {
 struct runner {
 	const struct graph *g;
 	int n_threads, batch;
-	struct worker_plans w[RUNNER_MAX_THREADS];
+	struct worker_plans w[2][RUNNER_MAX_THREADS]; /* [fused][worker] */
+	/* fused runs: rows per plan run for samples of shape sub_for (-1: whole chunks;
+	 * 0: not chosen yet) */
+	int64_t sub_rows;
+	struct shape sub_for;
 };
 
 enum status runner_new(const struct graph *g, int n_threads, int batch, struct runner **out,
@@ -609,10 +800,11 @@ void runner_free(struct runner *r)
 {
 	if (!r)
 		return;
-	for (int i = 0; i < RUNNER_MAX_THREADS; i++) {
-		plan_free(r->w[i].full);
-		plan_free(r->w[i].tail);
-	}
+	for (int f = 0; f < 2; f++)
+		for (int i = 0; i < RUNNER_MAX_THREADS; i++) {
+			plan_free(r->w[f][i].full);
+			plan_free(r->w[f][i].tail);
+		}
 	free(r);
 }
 
@@ -623,6 +815,8 @@ struct run_job {
 	const struct tensor *inputs;
 	struct tensor *outputs;
 	int64_t n_rows, n_chunks;
+	bool fuse;	   /* no hooks, subset or bindings: fused plans */
+	int64_t full_rows; /* rows of a plan run: the batch, or the sub-batch of fused runs */
 	atomic_long next;
 	atomic_int failed;
 	pthread_mutex_t err_lock;
@@ -634,13 +828,13 @@ static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct p
 			       struct err *e)
 {
 	struct runner *r = j->r;
-	struct worker_plans *wp = &r->w[wi];
-	struct plan **slot = rows == r->batch ? &wp->full : &wp->tail;
+	struct worker_plans *wp = &r->w[j->fuse][wi];
+	struct plan **slot = rows == j->full_rows ? &wp->full : &wp->tail;
 	const struct graph *g = r->g;
 	struct shape shapes[64];
 	if (g->n_inputs > 64)
 		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
-	bool same = *slot && (rows == r->batch || wp->tail_rows == rows);
+	bool same = *slot && (rows == j->full_rows || wp->tail_rows == rows);
 	for (int i = 0; i < g->n_inputs; i++) {
 		shapes[i] = j->inputs[i].shape;
 		shapes[i].dim[0] = rows;
@@ -654,21 +848,21 @@ static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct p
 	}
 	plan_free(*slot);
 	*slot = NULL;
-	enum status st = plan_new(g, shapes, NULL, slot, e);
+	struct plan_opts po = { .fuse = j->fuse };
+	enum status st = plan_new(g, shapes, &po, slot, e);
 	if (st)
 		return st;
-	if (rows != r->batch)
+	if (rows != j->full_rows)
 		wp->tail_rows = rows;
 	*out = *slot;
 	return OK;
 }
 
-static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct err *e)
+/* Run rows [row0, row0 + rows) through one plan and store its outputs. */
+static enum status run_rows(struct run_job *j, int wi, int64_t row0, int64_t rows, struct err *e)
 {
 	struct runner *r = j->r;
 	const struct graph *g = r->g;
-	int64_t row0 = chunk * r->batch;
-	int64_t rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
 	struct plan *p;
 	enum status st = worker_plan(j, wi, rows, &p, e);
 	if (st)
@@ -718,12 +912,27 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct er
 	for (int k = 0; k < g->n_outputs; k++) {
 		const struct tensor *y = plan_value(p, g->outputs[k]);
 		struct tensor *o = &j->outputs[k];
-		if (j->n_chunks == 1) {
+		if (rows == j->n_rows) {
 			memcpy(o->data, y->data, y->nbytes);
 			continue;
 		}
 		size_t row_bytes = o->nbytes / (size_t)o->shape.dim[0];
 		memcpy((char *)o->data + (size_t)row0 * row_bytes, y->data, (size_t)rows * row_bytes);
+	}
+	return OK;
+}
+
+static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct err *e)
+{
+	struct runner *r = j->r;
+	int64_t row0 = chunk * r->batch;
+	int64_t rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
+	/* fused runs go through the chunk in sub-batches (runner_exec, pick_sub_rows) */
+	for (int64_t r0 = row0; r0 < row0 + rows; r0 += j->full_rows) {
+		int64_t n = row0 + rows - r0 < j->full_rows ? row0 + rows - r0 : j->full_rows;
+		enum status st = run_rows(j, wi, r0, n, e);
+		if (st)
+			return st;
 	}
 	if (j->o && j->o->chunk_done)
 		j->o->chunk_done(j->o->user, row0, rows, j->outputs);
@@ -757,6 +966,44 @@ static void *worker_main(void *arg)
 }
 
 int runner_threads(const struct runner *r) { return r->n_threads; }
+
+/*
+ * Sub-batches.  A runner runs each layer over a whole chunk before the next; at batch 64 a
+ * small CNN's feature maps (tens of KB per sample) then stream through memory between layers
+ * instead of staying in the core's L2.  Fused runs, which nobody observes node by node, go
+ * through each chunk in sub-batches whose activations fit in RUNNER_L2_BYTES; every sample is
+ * computed the same way whatever its neighbours, so the outputs do not change.  Models whose
+ * outputs do not keep the batch as their leading dimension, or that cannot be planned for one
+ * sample, run whole chunks.
+ */
+#define RUNNER_L2_BYTES ((size_t)512 << 10)
+
+static int64_t pick_sub_rows(const struct runner *r, const struct tensor *inputs)
+{
+	const struct graph *g = r->g;
+	struct shape shapes[64];
+	for (int i = 0; i < g->n_inputs; i++) {
+		shapes[i] = inputs[i].shape;
+		shapes[i].dim[0] = 1;
+	}
+	struct plan *p;
+	struct plan_opts po = { .fuse = true };
+	if (plan_new(g, shapes, &po, &p, NULL))
+		return -1;
+	bool ok = true;
+	for (int k = 0; k < g->n_outputs && ok; k++) {
+		const struct tensor *y = plan_value(p, g->outputs[k]);
+		ok = y->shape.rank >= 1 && y->shape.dim[0] == 1;
+	}
+	size_t per = p->arena_bytes + p->scratch_bytes;
+	plan_free(p);
+	if (!ok)
+		return -1;
+	int64_t sub = 1;
+	while (sub * 2 <= r->batch && (size_t)(sub * 2) * per <= RUNNER_L2_BYTES)
+		sub *= 2;
+	return sub;
+}
 
 enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
 		       struct err *e)
@@ -794,22 +1041,34 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 	struct run_job j = { .r = r, .hooks = hooks, .o = o, .inputs = inputs, .outputs = outputs,
 			     .n_rows = n_rows };
 	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
+	j.fuse = !o || (!o->hooks && !o->run && !o->bound);
+	j.full_rows = r->batch;
+	if (j.fuse) {
+		struct shape key = inputs[0].shape;
+		key.dim[0] = 0;
+		if (!r->sub_rows || !shape_equal(&key, &r->sub_for)) {
+			r->sub_rows = pick_sub_rows(r, inputs);
+			r->sub_for = key;
+		}
+		if (r->sub_rows > 0 && r->sub_rows < r->batch)
+			j.full_rows = r->sub_rows;
+	}
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);
 	pthread_mutex_init(&j.err_lock, NULL);
 	for (int k = 0; k < g->n_outputs; k++)
 		outputs[k] = (struct tensor){ 0 };
 
-	/* plan the first chunk on worker 0 to learn the output shapes */
+	/* plan the first chunk (or sub-batch) on worker 0 to learn the output shapes */
 	struct plan *p0;
-	int64_t rows0 = n_rows < r->batch ? n_rows : r->batch;
+	int64_t rows0 = n_rows < j.full_rows ? n_rows : j.full_rows;
 	st = worker_plan(&j, 0, rows0, &p0, e);
 	if (st)
 		goto done;
 	for (int k = 0; k < g->n_outputs; k++) {
 		const struct tensor *y = plan_value(p0, g->outputs[k]);
 		struct shape s = y->shape;
-		if (j.n_chunks > 1) {
+		if (rows0 < n_rows) {
 			if (s.rank < 1 || s.dim[0] != rows0) {
 				st = err_set(e, ERR_SHAPE,
 					     "output '%s' does not have the batch as its leading dimension;"

@@ -18,6 +18,9 @@
  * Hooks (for calibration and simulated quantization, analysis/): after a node
  * has run, `after_node` may read or modify its outputs in place; `override`
  * substitutes the tensor used for a value (e.g. a fake-quantized weight).
+ *
+ * Plain FP32 runs (no hooks) may use fused plans (plan_opts.fuse), where a Conv
+ * also does the work of the normalization, residual Add and activation after it.
  */
 #ifndef QLENS_EXEC_H
 #define QLENS_EXEC_H
@@ -51,6 +54,14 @@ struct plan_opts {
 	 * constant with this data (it must match in_shapes), so shapes computed
 	 * from it are known at plan time.  plan_run then ignores that input. */
 	const struct tensor *const *const_inputs;
+	/* Merge nodes for speed: a Conv absorbs the BatchNormalization (folded into its
+	 * weights), the residual Add and the Relu / Clip / LeakyRelu that follow it (see
+	 * fuse.h).  Results match the unfused plan to float rounding.  Merged nodes do not
+	 * run, so the values between them have no data (plan_value's data is NULL); graph
+	 * outputs and kept values are never merged away.  A fused plan must be run whole:
+	 * plan_run_subset refuses hooks, subsets and bindings, plan_rerun_node refuses
+	 * every node.  Runners use fused plans for runs without hooks, subsets or bindings. */
+	bool fuse;
 };
 
 /* in_shapes[i] is the concrete shape of g->inputs[i]. */
@@ -104,7 +115,8 @@ void runner_free(struct runner *r);
 
 /* inputs[i] feeds g->inputs[i]; all inputs share the leading dimension N.
  * outputs[j] (caller storage, n = g->n_outputs) receive owned tensors whose
- * leading dimension is N. */
+ * leading dimension is N.  Runs without hooks, subsets or bindings use fused
+ * plans (plan_opts.fuse); their outputs match unfused runs to float rounding. */
 enum status runner_run(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
 		       struct err *e);
 /* Same, with hooks[w] used by worker w (an array of n_threads entries). */

@@ -1161,6 +1161,23 @@ done:
 
 /* ---- entry points --------------------------------------------------------- */
 
+/*
+ * An empty output name omits an optional output.  The first output of every
+ * operator qlens supports is required, and their prepare() rely on it; ops
+ * whose first output is optional (RNN, LSTM) are unsupported and were refused
+ * by graph_finalize, so this runs after it.
+ */
+static enum status check_first_outputs(const struct graph *g, struct err *e)
+{
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct node *n = &g->nodes[i];
+		if (n->n_outputs > 0 && n->outputs[0] < 0)
+			return err_set(e, ERR_FORMAT, "node '%s' (%s): output 0 has no name; only "
+				       "optional outputs may be omitted", n->name, n->op_type);
+	}
+	return OK;
+}
+
 /* Names in a hostile file may carry terminal escape sequences; error text is
  * meant to be printed, so ASCII control characters become '?'. */
 static void sanitize_msg(struct err *e)
@@ -1224,6 +1241,8 @@ enum status onnx_load_buffer(const void *buf, size_t len, const char *label,
 	if (st)
 		goto fail;
 	st = graph_finalize(g, e);
+	if (!st)
+		st = check_first_outputs(g, e);
 	if (st)
 		goto fail;
 	*out = g;

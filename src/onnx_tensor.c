@@ -25,17 +25,20 @@ static enum status fill_typed(struct tensor *t, const Onnx__TensorProto *tp, int
 	case DT_FLOAT:
 		if (tp->n_float_data != n)
 			goto count;
-		memcpy(t->data, tp->float_data, n * 4);
+		if (n) /* the field is NULL when empty */
+			memcpy(t->data, tp->float_data, n * 4);
 		return OK;
 	case DT_DOUBLE:
 		if (tp->n_double_data != n)
 			goto count;
-		memcpy(t->data, tp->double_data, n * 8);
+		if (n) /* the field is NULL when empty */
+			memcpy(t->data, tp->double_data, n * 8);
 		return OK;
 	case DT_INT64:
 		if (tp->n_int64_data != n)
 			goto count;
-		memcpy(t->data, tp->int64_data, n * 8);
+		if (n) /* the field is NULL when empty */
+			memcpy(t->data, tp->int64_data, n * 8);
 		return OK;
 	case DT_UINT32:
 	case DT_UINT64:
@@ -95,6 +98,16 @@ enum status onnx_load_tensor_file(const char *path, struct tensor *out, struct e
 		s.dim[i] = tp->dims[i];
 	if (!tp->has_data_type || !dtype_valid(tp->data_type)) {
 		st = err_set(e, ERR_UNSUPPORTED, "element type %d is not supported", tp->data_type);
+		goto done;
+	}
+	/* every stored element takes at least one byte, whatever the field: a
+	 * shape larger than the file is refused before anything is allocated */
+	int64_t numel = 0;
+	size_t es = dtype_size((enum dtype)tp->data_type);
+	if (es && shape_numel_checked(&s, es, &numel, NULL) == OK && (uint64_t)numel > len) {
+		char sb[160];
+		st = err_set(e, ERR_FORMAT, "shape %s needs more values than the %zu-byte file holds",
+			     shape_str(&s, sb, sizeof sb), len);
 		goto done;
 	}
 	st = tensor_alloc(out, (enum dtype)tp->data_type, &s, e);

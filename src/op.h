@@ -58,6 +58,25 @@ enum op_kind { OP_LIST(OP_ENUM_) OP_COUNT };
 struct node;
 struct graph;
 
+/*
+ * A fused epilogue: work of the nodes that followed this one, which the planner
+ * merged into it (plans built with plan_opts.fuse only, see exec.h).  The op
+ * applies it to out[0] as it stores it:
+ *     out[0] = act(result + residual)
+ * An op receives anything but the zero value only if the planner knows it
+ * honours it (exec.c: Conv); every other step sees act == EPI_NONE and
+ * residual == false, and may ignore this field.
+ */
+enum epi_act { EPI_NONE, EPI_RELU, EPI_CLIP, EPI_LEAKY_RELU };
+struct step_epilogue {
+	enum epi_act act;
+	float lo, hi; /* EPI_CLIP bounds (-INFINITY / INFINITY when absent); NaN stays NaN */
+	float alpha;  /* EPI_LEAKY_RELU slope */
+	/* in[n_in - 1] is an extra input of out[0]'s shape and dtype, added before act;
+	 * it comes after the op's own inputs (prepare sees it too) */
+	bool residual;
+};
+
 /* One node of a plan: what prepare() may fill in and run() reads. */
 struct step {
 	const struct node *node;
@@ -65,6 +84,7 @@ struct step {
 	int64_t opset;	      /* the model's default-domain opset */
 	void *params;	      /* op-private, set by prepare, freed by the plan */
 	size_t scratch_bytes; /* set by prepare */
+	struct step_epilogue epi; /* set by the planner before prepare; see above */
 };
 
 typedef enum status (*op_prepare_fn)(struct step *s, const struct tensor *const *in, int n_in,

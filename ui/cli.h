@@ -34,5 +34,19 @@ int cli_default_threads(void);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+/* Load a policy file for bundle b's model g (cmd_policy.c): checks the model's
+ * sha256 (a mismatch is a warning; refused unless accept_model_change),
+ * validates the file against g, fills *doc and *pol (the caller finis both).
+ * Returns 0, or the exit status after printing the error. */
+struct bundle;
+struct graph;
+struct policy;
+struct policy_doc;
+int cli_policy_load(const char *path, const struct bundle *b, const struct graph *g,
+		    bool accept_model_change, struct policy_doc *doc, struct policy *pol);
+int cmd_sweep(int argc, char **argv);
 
 #endif

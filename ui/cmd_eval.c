@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "evaluate.h"
+#include "policyfile.h"
 
 static const char eval_help[] =
 	"usage: qlens eval [BUNDLE|MODEL.onnx] [--preset NAME] [--granularity G]\n"
@@ -28,6 +29,9 @@ static const char eval_help[] =
 	"                       (default minmax; percentile defaults to 99.99)\n"
 	"  --calib-samples N    use the first N calibration samples (default: all)\n"
 	"  --set NODE=PRESET    run one node at another precision (repeatable)\n"
+	"  --policy FILE        measure a policy file (qlens policy) instead of a preset;\n"
+	"                       its calibration sample count applies unless given\n"
+	"  --accept-model-change  use the policy although the model's sha256 changed\n"
 	"  --json               one JSON object (accuracies as fractions 0..1)\n";
 
 int cmd_eval(int argc, char **argv)
@@ -44,6 +48,8 @@ int cmd_eval(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "accept-model-change", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -52,7 +58,8 @@ int cmd_eval(int argc, char **argv)
 	const char *sets[256];
 	int n_sets = 0;
 	int64_t calib_samples = 0, threads = cli_default_threads(), batch = 64;
-	bool json = false;
+	bool json = false, accept_model = false;
+	const char *policy_path = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -81,6 +88,8 @@ int cmd_eval(int argc, char **argv)
 				return cli_usage("eval", "--batch takes a whole number from 1");
 			break;
 		case 'j': json = true; break;
+		case 'P': policy_path = optarg; break;
+		case 'A': accept_model = true; break;
 		case 'h': fputs(eval_help, stdout); return 0;
 		default: return cli_usage("eval", "unknown option");
 		}
@@ -109,6 +118,8 @@ int cmd_eval(int argc, char **argv)
 	struct graph *g = NULL;
 	struct evaluator ev = { 0 };
 	struct policy pol = { 0 };
+	struct policy_doc doc;
+	policy_doc_init(&doc);
 	struct sim sim = { 0 };
 	bool have_ev = false, have_sim = false;
 	int rc = 1;
@@ -118,7 +129,15 @@ int cmd_eval(int argc, char **argv)
 		rc = cli_fail(&e);
 		goto done;
 	}
-	if (policy_init(&pol, g, &prec, &e)) {
+	if (policy_path) {
+		if ((rc = cli_policy_load(policy_path, &b, g, accept_model, &doc, &pol)))
+			goto done;
+		rc = 1;
+		prec = doc.defaults;
+		cspec = prec.acalib;
+		if (!calib_samples)
+			calib_samples = doc.calib_samples;
+	} else if (policy_init(&pol, g, &prec, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}
@@ -184,6 +203,7 @@ done:
 	if (have_ev)
 		evaluator_fini(&ev);
 	policy_fini(&pol);
+	policy_doc_fini(&doc);
 	graph_free(g);
 	bundle_fini(&b);
 	return rc;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tui.h"
 #include "version.h"
 
 struct command {
@@ -22,17 +23,26 @@ static const struct command commands[] = {
 	{ "inspect", cmd_inspect, "list nodes with shapes, parameters, MACs, quantizability" },
 	{ "run", cmd_run, "run a model in FP32 on .npy inputs and write .npy outputs" },
 	{ "eval", cmd_eval, "measure one quantization policy against FP32 (delta with 95% CI)" },
+	{ "policy", cmd_policy, "calibrate, evaluate and write a complete policy file" },
+	{ "export", cmd_export, "export a policy: QDQ model, ORT overrides, TensorRT precisions" },
+	{ "sweep", cmd_sweep, "per-layer sensitivity: local SQNR, isolate and remove deltas" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: qlens COMMAND [ARGS...]\n"
-		   "       qlens --help | --version\n\n"
+	fprintf(f, "usage: qlens [BUNDLE|MODEL.onnx]\n"
+		   "       qlens COMMAND [ARGS...]\n"
+		   "       qlens --help | --version | --keys\n\n"
 		   "qlens explores how quantization affects each layer of an ONNX model.\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nWith no command, qlens opens the interactive explorer on the bundle or model\n"
+		   "(default: the bundle below): a layer table with each node's sensitivity per\n"
+		   "precision, live accuracy as you change precisions, node details, a Pareto\n"
+		   "view, and policy save/export.  Press ? inside for the keys ('qlens --keys'\n"
+		   "lists them).\n");
 	fprintf(f, "\n'qlens COMMAND --help' describes a command.  A BUNDLE is a folder with\n"
 		   "bundle.json (model, calibration and evaluation data); with no argument\n"
 		   "qlens uses %s.\n", cli_default_bundle());
@@ -49,13 +59,15 @@ static void version(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return tui_main(NULL);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--keys") == 0) {
+		tui_print_keys();
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
@@ -65,6 +77,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "qlens: unknown command '%s' (see 'qlens --help')\n", argv[1]);
+	if (argv[1][0] != '-' && argc == 2)
+		return tui_main(argv[1]);
+	fprintf(stderr, "qlens: unknown command or option '%s' (see 'qlens --help')\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -306,6 +306,7 @@ function writeOutputs(session, specs, arrays, note) {
 			writeNpy(file, arrays.get(n));
 			written.push(file);
 		}
+		note(`wrote ${written.join(', ')}`);
 		return written;
 	}
 	for (const s of specs) {

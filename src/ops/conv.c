@@ -18,19 +18,29 @@
  *    (skipped when there is no padding) and convolved by a direct loop, with unrolled 3x3
  *    stride-1 and stride-2 kernels that gcc vectorises along the output row.
  *
- * All three run over a 3-D window (nn_window_to3d) so 1-D and 2-D convs share the loops.
+ *  - Direct (conv_direct.c): 1-D/2-D convolutions (strides up to 4, depthwise included) on
+ *    CPUs with AVX-512, computed from zero-padded input planes without im2col.  Preferred
+ *    over all of the above whenever it applies; they remain for other CPUs and 3-D.
+ *
+ * All of them run over a 3-D window (nn_window_to3d) so 1-D and 2-D convs share the loops.
+ * A fused epilogue (op.h: residual and activation merged in by the planner) is applied in
+ * registers by the direct kernel and as one pass over the output by the others.
  */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "nn_util.h"
 
 /* Output columns per GEMM below which samples are batched into one product. */
 #define CONV_COLS_TARGET 512
 /* Cap on the batched im2col buffer, in floats (16 MiB). */
 #define CONV_COL_LIMIT ((int64_t)4 << 20)
+/* Largest packed weight set (floats) the direct kernel keeps in the plan; bigger ones are
+ * packed per run. */
+#define CONV_PREPACK_MAX ((size_t)4 << 20)
 /* Depthwise path for at most this many output channels per input channel. */
 #define CONV_DW_MAX_MULT 8
 
@@ -42,11 +52,17 @@ struct conv_params {
 	bool depthwise, pointwise, dw_direct;
 	int64_t dw_ph, dw_pw;	    /* depthwise padded plane */
 	size_t tmp_off;		    /* byte offset of the batched GEMM output in scratch */
+	bool direct;		    /* conv_direct.c runs it; d's tables follow this struct */
+	struct cdir d;
 };
 
 enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int n_in,
 			    struct tensor *const *out, int n_out, struct err *e)
 {
+	/* a fused residual comes after the op's own inputs */
+	const struct tensor *res = s->epi.residual && n_in > 0 ? in[n_in - 1] : NULL;
+	if (s->epi.residual)
+		n_in--;
 	enum status st = ops_check_arity(in, n_in, 2, 3, n_out, 1, e);
 	if (st)
 		return st;
@@ -100,11 +116,29 @@ enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int 
 	    (st = nn_window_forward(&w, false, e)))
 		return st;
 
-	struct conv_params *p = calloc(1, sizeof *p);
+	struct nn_window w3 = nn_window_to3d(&w);
+	struct cdir d;
+	size_t tables = 0;
+	bool depthwise = group > 1 && group == c && m / group <= CONV_DW_MAX_MULT && w.nsp <= 2;
+	bool direct = cdir_setup(&d, &w3, n, c, m, group, &tables);
+	depthwise = depthwise && !direct;
+	/* constant weights are packed for the direct kernel once, here */
+	size_t packed = 0;
+	if (direct && wt->data && (!b || b->data) && cdir_packed_floats(&d) <= CONV_PREPACK_MAX)
+		packed = cdir_packed_floats(&d) * sizeof(float);
+	struct conv_params *p = calloc(1, nn_align(sizeof *p) + nn_align(tables) + packed);
 	if (!p)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	s->params = p;
-	p->w = nn_window_to3d(&w);
+	if (direct) {
+		p->direct = true;
+		p->d = d;
+		cdir_tables(&p->d, (char *)p + nn_align(sizeof *p));
+		if (packed)
+			cdir_pack(&p->d, wt->data, b ? b->data : NULL,
+				  (float *)((char *)p + nn_align(sizeof *p) + nn_align(tables)));
+	}
+	p->w = w3;
 	p->n = n;
 	p->c = c;
 	p->m = m;
@@ -129,19 +163,24 @@ enum status op_conv_prepare(struct step *s, const struct tensor *const *in, int 
 	int64_t numel;
 	if ((st = shape_numel_checked(&out[0]->shape, sizeof(float), &numel, e)))
 		return st;
+	if (res && (res->dtype != DT_FLOAT || !shape_equal(&res->shape, &out[0]->shape)))
+		return err_set(e, ERR_SHAPE, "fused residual does not match the output");
 
-	const struct nn_window *w3 = &p->w;
 	p->pointwise = p->kk == 1;
 	for (int i = 0; i < 3; i++)
-		if (w3->stride[i] != 1 || w3->pad0[i] != 0 || w3->pad1[i] != 0)
+		if (w3.stride[i] != 1 || w3.pad0[i] != 0 || w3.pad1[i] != 0)
 			p->pointwise = false;
-	p->depthwise = group > 1 && group == c && p->mg <= CONV_DW_MAX_MULT && w.nsp <= 2;
+	p->depthwise = depthwise;
 	p->nb = 1;
+	if (p->direct) {
+		s->scratch_bytes = cdir_scratch_bytes(&p->d);
+		return OK;
+	}
 	if (p->depthwise) {
-		p->dw_direct = w3->pad0[1] == 0 && w3->pad0[2] == 0 && w3->pad1[1] == 0 &&
-			       w3->pad1[2] == 0;
-		p->dw_ph = (w3->out[1] - 1) * w3->stride[1] + (w3->k[1] - 1) * w3->dil[1] + 1;
-		p->dw_pw = (w3->out[2] - 1) * w3->stride[2] + (w3->k[2] - 1) * w3->dil[2] + 1;
+		p->dw_direct = w3.pad0[1] == 0 && w3.pad0[2] == 0 && w3.pad1[1] == 0 &&
+			       w3.pad1[2] == 0;
+		p->dw_ph = (w3.out[1] - 1) * w3.stride[1] + (w3.k[1] - 1) * w3.dil[1] + 1;
+		p->dw_pw = (w3.out[2] - 1) * w3.stride[2] + (w3.k[2] - 1) * w3.dil[2] + 1;
 		s->scratch_bytes = p->dw_direct ? 0 : (size_t)(p->dw_ph * p->dw_pw) * sizeof(float);
 		return OK;
 	}
@@ -401,10 +440,19 @@ enum status op_conv_run(const struct step *s, const struct tensor *const *in, in
 			struct tensor *const *out, int n_out, void *scratch, struct err *e)
 {
 	const struct conv_params *p = s->params;
+	const float *res = s->epi.residual ? in[n_in - 1]->data : NULL;
+	if (s->epi.residual)
+		n_in--;
 	const float *bias = n_in > 2 && in[2] ? in[2]->data : NULL;
+	if (p->direct) {
+		cdir_run(&p->d, p->n, in[0]->data, in[1]->data, bias, res, out[0]->data, &s->epi,
+			 scratch);
+		return OK;
+	}
 	if (p->depthwise)
 		conv_depthwise(p, in[0]->data, in[1]->data, bias, out[0]->data, scratch);
 	else
 		conv_gemm(p, in[0]->data, in[1]->data, bias, out[0]->data, scratch);
+	nn_epilogue(&s->epi, out[0]->data, res, tensor_numel(out[0]));
 	return OK;
 }

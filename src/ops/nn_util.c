@@ -194,3 +194,39 @@ struct nn_window nn_window_to3d(const struct nn_window *w)
 	}
 	return r;
 }
+
+/* Branch-free select through integer masks: gcc vectorises it where a float ternary would
+ * stay scalar (it will not if-convert under -ftrapping-math). */
+static inline float sel(int c, float a, float b)
+{
+	union { float f; uint32_t u; } ua = { a }, ub = { b }, r;
+	uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
+	r.u = (ua.u & m) | (ub.u & ~m);
+	return r.f;
+}
+
+void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, int64_t n)
+{
+	if (res)
+		for (int64_t i = 0; i < n; i++)
+			y[i] += res[i];
+	const float lo = epi->lo, hi = epi->hi, a = epi->alpha;
+	switch (epi->act) {
+	case EPI_RELU:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sel(y[i] > 0.0f, y[i], 0.0f);
+		break;
+	case EPI_CLIP:
+		for (int64_t i = 0; i < n; i++) {
+			float v = sel(y[i] < lo, lo, y[i]);
+			y[i] = sel(v > hi, hi, v);
+		}
+		break;
+	case EPI_LEAKY_RELU:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sel(y[i] < 0.0f, a * y[i], y[i]);
+		break;
+	case EPI_NONE:
+		break;
+	}
+}

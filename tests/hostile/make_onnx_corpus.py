@@ -470,6 +470,11 @@ def make_hostile():
     hostile("node_no_op_type.onnx", model_of(
         [helper.make_node("", ["x"], ["y"], name="blank")], [fin("x", [1])], [fin("y", [1])]),
         "node 'blank': has no op_type")
+    # found by fuzzing: an empty first output reached Relu's prepare() as NULL
+    hostile("node_output_empty.onnx", model_of(
+        [helper.make_node("Relu", ["x"], [""], name="r"),
+         helper.make_node("Relu", ["x"], ["y"], name="r2")], [fin("x", [1])], [fin("y", [1])]),
+        "node 'r' (Relu): output 0 has no name")
     n = helper.make_node("Relu", ["x"], ["y"], name="r")
     a = n.attribute.add()
     a.type, a.i = onnx.AttributeProto.INT, 1
