@@ -194,6 +194,10 @@ static int weight_reduce_axis(const struct node *n, const struct tensor *w)
 
 static bool is_float_fmt(enum qfmt f) { return qfmt_info(f)->is_float; }
 
+/* fp16/bf16 are plain casts with no scale: their biases stay float.  Every
+ * scaled format (integers and fp8) gets an int32 bias, as ONNX Runtime makes it. */
+static bool is_half_fmt(enum qfmt f) { return f == QF_FP16 || f == QF_BF16; }
+
 /* Parameters for one weight slice gathered into buf. */
 static struct qparams slice_params(const float *buf, int64_t n, const struct precision *pr)
 {
@@ -411,12 +415,12 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 		int64_t zp_bytes = wi->is_float ? 0 : (wi->bits + 7) / 8;
 		s->weight_bytes += qfmt_storage_bytes(sn->prec.wfmt, numel) +
 				   (int64_t)sn->n_wparams * (4 + zp_bytes) - 4 * numel;
-		/* bias: int32 when weights and activations are integers */
+		/* bias: int32 when weights and activations are scaled formats */
 		int bv = n->n_inputs > 2 ? n->inputs[2] : -1;
 		const struct act_q *xq = &s->in_q[s->in_q_base[ni]];
 		if ((n->op == OP_CONV || n->op == OP_GEMM) && bv >= 0 &&
 		    plan_value_is_const(s->ref, bv) && plan_value(s->ref, bv)->dtype == DT_FLOAT &&
-		    !wi->is_float && !qfmt_info(sn->prec.afmt)->is_float && xq->fmt != QF_FP32 &&
+		    !is_half_fmt(sn->prec.wfmt) && !is_half_fmt(sn->prec.afmt) && xq->fmt != QF_FP32 &&
 		    plan_value(s->ref, bv)->shape.rank == 1) {
 			sn->bias_input = 2;
 			if ((st = quantize_bias(sn, plan_value(s->ref, bv), xq->p.scale, e)))

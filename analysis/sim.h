@@ -10,8 +10,9 @@
  * where ONNX Runtime's QDQ format puts QuantizeLinear/DequantizeLinear:
  *  - weights of a quantized node: replaced by their fake-quantized copy,
  *    computed once per (node, precision) when the sim is prepared;
- *  - bias of a quantized Conv/Gemm with integer weights and activations:
- *    int32 with scale s_input * s_weight (per channel when the weight is);
+ *  - bias of a quantized Conv/Gemm with scaled weights and activations
+ *    (integer or fp8, not fp16/bf16): int32 with scale s_input * s_weight
+ *    (per channel when the weight is), as ONNX Runtime makes it;
  *  - activations: every float input of a quantized node is quantized with
  *    that node's activation format and the tensor's calibrated parameters
  *    (on a private copy, so other readers see their own view), and every

@@ -32,11 +32,13 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "ops/fused.h"
 
 #define ARENA_ALIGN 64
 
 struct step_rt {
 	struct step s;
+	const struct op_def *def; /* the node's operator, or a fused one (ops/fused.h) */
 	int node_index;
 	int n_in, n_out;
 	const struct tensor **in; /* into plan->vt (or plan->owned), NULL for omitted inputs */
@@ -192,43 +194,43 @@ static void release(struct livelist *L, int value)
 }
 
 /*
- * Fusion (plan_opts.fuse): merge the chain ch (fuse.h) into the Conv step rt.  The step is
- * prepared again with its new inputs - the folded weight and bias, the residual last - and
- * the chain's epilogue, writes the chain's last value and moves to the chain's last node.
+ * Fusion (plan_opts.fuse): merge the chain ch (fuse.h) into step rt.  The step is prepared
+ * again by the chain's operator with the chain's inputs - a folded weight and bias in place
+ * of a Conv's, the residual last - and the chain's epilogue; it writes the chain's last value
+ * and moves to the chain's last node.
  */
 static enum status fuse_step(struct plan *p, const struct fuse_ctx *c, const struct fuse_chain *ch,
 			     struct step_rt *rt, struct err *e)
 {
 	const struct graph *g = p->g;
-	const struct node *n = &g->nodes[ch->conv];
-	const struct tensor *in[4];
-	int vin[4], n_in = 0;
-	in[n_in] = rt->in[0];
-	vin[n_in++] = n->inputs[0];
+	const struct node *n = &g->nodes[ch->first];
+	const struct tensor *in[FUSE_MAX_IN];
+	int vin[FUSE_MAX_IN], n_in = ch->n_in;
 	enum status st;
+	for (int k = 0; k < n_in; k++) {
+		vin[k] = ch->in[k];
+		in[k] = vin[k] >= 0 ? &p->vt[vin[k]] : NULL;
+	}
 	if (ch->bn >= 0) {
+		/* x, w, [b], [residual] -> x, w', b', [residual] */
 		struct tensor *w = &p->owned[p->n_owned], *b = &p->owned[p->n_owned + 1];
 		if ((st = fuse_fold_bn(c, ch, w, b, e)))
 			return node_fail(e, &g->nodes[ch->bn]);
 		p->n_owned += 2;
-		in[n_in] = w;
-		vin[n_in++] = -1;
-		in[n_in] = b;
-		vin[n_in++] = -1;
-	} else {
-		for (int k = 1; k < n->n_inputs; k++) {
-			in[n_in] = rt->in[k];
-			vin[n_in++] = n->inputs[k];
+		int res = ch->epi.residual ? ch->in[n_in - 1] : -1;
+		in[1] = w;
+		in[2] = b;
+		vin[1] = vin[2] = -1;
+		n_in = 3;
+		if (res >= 0) {
+			in[n_in] = &p->vt[res];
+			vin[n_in++] = res;
 		}
-	}
-	if (ch->residual >= 0) {
-		in[n_in] = &p->vt[ch->residual];
-		vin[n_in++] = ch->residual;
 	}
 	struct tensor *y = &p->vt[ch->out];
 	const struct tensor planned = *y;
 	struct step s = { .node = n, .graph = g, .opset = g->opset, .epi = ch->epi };
-	st = op_defs[n->op].prepare(&s, in, n_in, &y, 1, e);
+	st = ch->def->prepare(&s, in, n_in, &y, 1, e);
 	if (!st && (y->dtype != planned.dtype || !shape_equal(&y->shape, &planned.shape)))
 		st = err_set(e, ERR_INVALID, "fused output does not match the planned one");
 	if (st) {
@@ -254,6 +256,7 @@ static enum status fuse_step(struct plan *p, const struct fuse_ctx *c, const str
 		free((void *)rt->vout);
 	}
 	rt->s = s;
+	rt->def = ch->def;
 	rt->in = nin;
 	rt->n_in = n_in;
 	rt->out[0] = y;
@@ -267,53 +270,70 @@ static enum status fuse_step(struct plan *p, const struct fuse_ctx *c, const str
 	return OK;
 }
 
-/* Find and merge every Conv chain, then drop the merged steps and restore run order. */
+/* Find and merge every chain, then drop the merged steps and restore run order. */
 static enum status plan_fuse(struct plan *p, const struct plan_opts *opts, struct err *e)
 {
 	const struct graph *g = p->g;
 	const int nv = g->n_values, nn = g->n_nodes;
 	enum status st = OK;
+	int n_reads = 0;
+	for (int si = 0; si < p->n_steps; si++)
+		n_reads += g->nodes[p->steps[si].node_index].n_inputs;
 	bool *is_const = calloc((size_t)nv + 1, sizeof *is_const);
 	bool *pinned = calloc((size_t)nv + 1, sizeof *pinned);
-	int *readers = calloc((size_t)nv + 1, sizeof *readers);
-	int *reader = malloc(((size_t)nv + 1) * sizeof *reader);
+	int *rstart = calloc((size_t)nv + 2, sizeof *rstart);
+	int *rlist = malloc(((size_t)n_reads + 1) * sizeof *rlist);
 	bool *is_step = calloc((size_t)nn + 1, sizeof *is_step);
 	bool *merged = calloc((size_t)nn + 1, sizeof *merged);
 	p->owned = calloc(2 * (size_t)p->n_steps + 1, sizeof *p->owned);
-	if (!is_const || !pinned || !readers || !reader || !is_step || !merged || !p->owned) {
+	if (!is_const || !pinned || !rstart || !rlist || !is_step || !merged || !p->owned) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
 	for (int v = 0; v < nv; v++) {
 		is_const[v] = plan_value_is_const(p, v);
 		pinned[v] = g->values[v].is_output || (opts->keep && opts->keep[v]);
-		reader[v] = -1;
 	}
+	/* readers of each value, in node order (counting sort into rlist) */
 	for (int si = 0; si < p->n_steps; si++) {
 		const struct node *n = &g->nodes[p->steps[si].node_index];
 		is_step[p->steps[si].node_index] = true;
 		for (int k = 0; k < n->n_inputs; k++)
-			if (n->inputs[k] >= 0) {
-				readers[n->inputs[k]]++;
-				reader[n->inputs[k]] = p->steps[si].node_index;
+			if (n->inputs[k] >= 0)
+				rstart[n->inputs[k] + 1]++;
+	}
+	for (int v = 0; v < nv; v++)
+		rstart[v + 1] += rstart[v];
+	{
+		int *fill = calloc((size_t)nv + 1, sizeof *fill);
+		if (!fill) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int si = 0; si < p->n_steps; si++) {
+			const struct node *n = &g->nodes[p->steps[si].node_index];
+			for (int k = 0; k < n->n_inputs; k++) {
+				int v = n->inputs[k];
+				if (v >= 0)
+					rlist[rstart[v] + fill[v]++] = p->steps[si].node_index;
 			}
+		}
+		free(fill);
 	}
 	struct fuse_ctx c = { .g = g, .vt = p->vt, .is_const = is_const, .pinned = pinned,
-			      .readers = readers, .reader = reader, .is_step = is_step };
+			      .rstart = rstart, .rlist = rlist, .is_step = is_step };
 	for (int si = 0; si < p->n_steps; si++) {
 		struct fuse_chain ch;
-		if (!fuse_find(&c, p->steps[si].node_index, &ch))
+		if (merged[p->steps[si].node_index] || !fuse_find(&c, p->steps[si].node_index, &ch))
 			continue;
 		if ((st = fuse_step(p, &c, &ch, &p->steps[si], e)))
 			goto done;
 		/* a merged node is gone for later chains: two Convs meeting at one Add must
 		 * not both claim it */
-		int absorbed[3] = { ch.bn, ch.add, ch.act };
-		for (int k = 0; k < 3; k++)
-			if (absorbed[k] >= 0) {
-				merged[absorbed[k]] = true;
-				is_step[absorbed[k]] = false;
-			}
+		for (int k = 0; k < ch.n_absorbed; k++) {
+			merged[ch.absorbed[k]] = true;
+			is_step[ch.absorbed[k]] = false;
+		}
 	}
 	/* drop merged steps, then order by the node each step stands in for (insertion sort:
 	 * only fused steps move, and not far) */
@@ -344,8 +364,8 @@ static enum status plan_fuse(struct plan *p, const struct plan_opts *opts, struc
 done:
 	free(is_const);
 	free(pinned);
-	free(readers);
-	free(reader);
+	free(rstart);
+	free(rlist);
 	free(is_step);
 	free(merged);
 	return st;
@@ -502,6 +522,7 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 		rt->vin = n->inputs;
 		rt->vout = n->outputs;
 		rt->order = ni;
+		rt->def = def;
 		if (s.scratch_bytes > p->scratch_bytes)
 			p->scratch_bytes = s.scratch_bytes;
 	}
@@ -664,7 +685,7 @@ enum status plan_run_subset(struct plan *p, const struct tensor *inputs,
 			}
 			in = subst;
 		}
-		st = op_defs[n->op].run(&rt->s, in, rt->n_in, rt->out, rt->n_out, p->scratch, e);
+		st = rt->def->run(&rt->s, in, rt->n_in, rt->out, rt->n_out, p->scratch, e);
 		if (st) {
 			result = node_fail(e, n);
 			break;
@@ -702,8 +723,8 @@ enum status plan_rerun_node(struct plan *p, int node_index, const struct tensor 
 		if (rt->node_index != node_index)
 			continue;
 		const struct node *n = &p->g->nodes[node_index];
-		enum status st = op_defs[n->op].run(&rt->s, inputs, rt->n_in, outputs, rt->n_out,
-						    p->scratch, e);
+		enum status st = rt->def->run(&rt->s, inputs, rt->n_in, outputs, rt->n_out, p->scratch,
+					      e);
 		return st ? node_fail(e, n) : OK;
 	}
 	return err_set(e, ERR_INVALID, "node %d is not a step of this plan", node_index);

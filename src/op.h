@@ -67,11 +67,13 @@ struct graph;
  * honours it (exec.c: Conv); every other step sees act == EPI_NONE and
  * residual == false, and may ignore this field.
  */
-enum epi_act { EPI_NONE, EPI_RELU, EPI_CLIP, EPI_LEAKY_RELU };
+enum epi_act { EPI_NONE, EPI_RELU, EPI_CLIP, EPI_LEAKY_RELU, EPI_GELU };
 struct step_epilogue {
 	enum epi_act act;
 	float lo, hi; /* EPI_CLIP bounds (-INFINITY / INFINITY when absent); NaN stays NaN */
-	float alpha;  /* EPI_LEAKY_RELU slope */
+	/* EPI_LEAKY_RELU: the slope; EPI_GELU: the model's sqrt(2) constant c, the activation
+	 * being torch's erf form in its order, (v * (erf(v / c) + 1)) * 0.5 */
+	float alpha;
 	/* in[n_in - 1] is an extra input of out[0]'s shape and dtype, added before act;
 	 * it comes after the op's own inputs (prepare sees it too) */
 	bool residual;

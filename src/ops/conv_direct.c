@@ -44,6 +44,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CDIR_X86 1
 #include <immintrin.h>
+
+#include "vmath.h"
 #else
 #define CDIR_X86 0
 #endif
@@ -58,14 +60,7 @@
 /* Floats after the split planes that junk lanes may read. */
 #define CDIR_SLACK 64
 
-bool cdir_supported(void)
-{
-#if CDIR_X86
-	return __builtin_cpu_supports("avx512f");
-#else
-	return false;
-#endif
-}
+bool cdir_supported(void) { return CDIR_X86 && nn_have_avx512(); }
 
 /*
  * Tiles are 4 output channels x v vectors (v <= CDIR_VMAX).  Measured on Zen 5 (the machine
@@ -363,27 +358,6 @@ static inline __mmask16 lanes(int64_t n)
 	return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
-static inline __attribute__((always_inline)) __m512 act_apply(__m512 a,
-							       const struct step_epilogue *epi)
-{
-	switch (epi->act) {
-	case EPI_RELU:
-		/* max returns its second operand for NaN: Relu(NaN) = 0 like the Relu op */
-		return _mm512_max_ps(a, _mm512_setzero_ps());
-	case EPI_CLIP:
-		/* lo > a ? lo : a, then hi < a ? hi : a; NaN passes through */
-		a = _mm512_max_ps(_mm512_set1_ps(epi->lo), a);
-		return _mm512_min_ps(_mm512_set1_ps(epi->hi), a);
-	case EPI_LEAKY_RELU: {
-		__mmask16 neg = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_LT_OQ);
-		return _mm512_mask_mul_ps(a, neg, a, _mm512_set1_ps(epi->alpha));
-	}
-	case EPI_NONE:
-	default:
-		return a;
-	}
-}
-
 /* Finish vector j of output row i: drop the junk lanes, add the residual, activate, store. */
 static inline __attribute__((always_inline)) void store_vec(__m512 a, const struct tile_args *t,
 							    int i, int j)
@@ -396,7 +370,7 @@ static inline __attribute__((always_inline)) void store_vec(__m512 a, const stru
 	int64_t at = i * t->osp + t->yo[j];
 	if (t->res)
 		a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(cm, t->res + at));
-	a = act_apply(a, t->epi);
+	a = vm_act(a, t->epi);
 	_mm512_mask_storeu_ps(t->y + at, cm, a);
 }
 
@@ -561,7 +535,7 @@ dw_reg_plane(const struct cdir *d, const float *const *xp, const float *const *w
 				a = _mm512_maskz_compress_ps(d->valid[j], a);
 			if (rp[c])
 				a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(cm, rp[c] + at_y));
-			_mm512_mask_storeu_ps(yp[c] + at_y, cm, act_apply(a, epi));
+			_mm512_mask_storeu_ps(yp[c] + at_y, cm, vm_act(a, epi));
 			prev[c] = cur[c];
 			cur[c] = next[c];
 		}

@@ -9,6 +9,7 @@
  * padding, as PyTorch and ONNX's reference do); for SAME_UPPER / SAME_LOWER out = ceil(in /
  * stride) and the needed padding is split with the odd pixel at the end / the beginning.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,15 @@ char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size)
 		len += (size_t)w;
 	}
 	return buf;
+}
+
+bool nn_have_avx512(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	return __builtin_cpu_supports("avx512f");
+#else
+	return false;
+#endif
 }
 
 enum status nn_axis(int64_t axis, int rank, int *out, struct err *e)
@@ -225,6 +235,10 @@ void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, in
 	case EPI_LEAKY_RELU:
 		for (int64_t i = 0; i < n; i++)
 			y[i] = sel(y[i] < 0.0f, a * y[i], y[i]);
+		break;
+	case EPI_GELU:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = (y[i] * (erff(y[i] / a) + 1.0f)) * 0.5f;
 		break;
 	case EPI_NONE:
 		break;

@@ -68,8 +68,12 @@ static inline int64_t nn_ceildiv(int64_t a, int64_t b) { return -nn_floordiv(-a,
 enum status nn_axis(int64_t axis, int rank, int *out, struct err *e);
 
 /* Apply a fused epilogue (op.h) to n floats in place: y = act(y + res); res may be NULL.
- * Same results as the Add, Relu, Clip and LeakyRelu ops, NaN included. */
+ * Same results as the Add, Relu, Clip, LeakyRelu ops (and the Div, Erf, Add, Mul chain of
+ * GELU), NaN included. */
 void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, int64_t n);
+
+/* True when the CPU runs the AVX-512F kernels of this family (conv_direct.c, vmath.h users). */
+bool nn_have_avx512(void);
 
 /* Round a byte count up to the scratch alignment (64). */
 static inline size_t nn_align(size_t n) { return (n + 63) & ~(size_t)63; }
