@@ -33,6 +33,7 @@ static const char sweep_help[] =
 	"usage: qlens sweep [BUNDLE] [--candidates LIST] [--base PRESET] [--json FILE]\n"
 	"                   [--csv FILE] [--shard K/N] [--cache-mb N] [--threads N]\n"
 	"                   [--calib-samples N] [--calib-method M] [--no-cache]\n"
+	"                   [--calib FILE.npy --eval FILE.npy --labels FILE.npy]\n"
 	"       qlens sweep --merge SHARD.json... --json FILE [--csv FILE]\n\n"
 	"Measure how quantizing each layer affects the model, against FP32 on the\n"
 	"same evaluation samples (paired deltas with exact 95% intervals):\n"
@@ -312,11 +313,14 @@ int cmd_sweep(int argc, char **argv)
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "cache-dir", required_argument, NULL, 'D' },
 		{ "merge", no_argument, NULL, 'g' },
+		{ "calib", required_argument, NULL, 'C' },
+		{ "eval", required_argument, NULL, 'E' },
+		{ "labels", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *cand_list = NULL, *base = NULL, *json = NULL, *csv = NULL, *method = NULL;
-	const char *cache_dir = NULL;
+	const char *cache_dir = NULL, *calib_f = NULL, *eval_f = NULL, *labels_f = NULL;
 	int shard_k = 0, shard_n = 0;
 	int64_t cache_mb = 1024, threads = cli_default_threads(), calib_samples = 0;
 	bool no_cache = false, merging = false;
@@ -326,6 +330,9 @@ int cmd_sweep(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cand_list = optarg; break;
+		case 'C': calib_f = optarg; break;
+		case 'E': eval_f = optarg; break;
+		case 'L': labels_f = optarg; break;
 		case 'B': base = optarg; break;
 		case 'j': json = optarg; break;
 		case 'v': csv = optarg; break;
@@ -399,7 +406,7 @@ int cmd_sweep(int argc, char **argv)
 	sweep_results_init(&out);
 	if (bundle_open(path, &b, &e))
 		return cli_fail(&e);
-	if (bundle_load_model(&b, &g, &e)) {
+	if (bundle_set_data(&b, calib_f, eval_f, labels_f, &e) || bundle_load_model(&b, &g, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}
