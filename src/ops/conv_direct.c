@@ -41,7 +41,7 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
 #define CDIR_X86 1
 #include <immintrin.h>
 
@@ -109,7 +109,7 @@ static void choose_tile(struct cdir *d)
  * tap's input vector is a lane shift of two neighbouring plane vectors (dw_reg_plane). */
 static bool dw_reg_ok(const struct cdir *d)
 {
-	if (!d->depthwise || d->split || d->kh != 3 || d->kw != 3)
+	if (!d->depthwise || d->split || d->sh != 1 || d->sw != 1 || d->kh != 3 || d->kw != 3)
 		return false;
 	int64_t last = INT64_MIN;
 	for (int64_t i = 0; i < 3; i++)
@@ -153,12 +153,15 @@ bool cdir_setup(struct cdir *d, const struct nn_window *w3, int64_t n, int64_t c
 	d->dh = w3->dil[1];
 	d->dw = w3->dil[2];
 	d->depthwise = d->cg == 1 && group > 1;
+	/* depthwise 3x3 stride 2 on rows of up to 32 (outputs up to 16): dw_s2_run */
+	d->dw_s2 = d->depthwise && d->sh == 2 && d->sw == 2 && d->kh == 3 && d->kw == 3 &&
+		   d->dh == 1 && d->dw == 1 && d->w <= 32 && d->ow <= 16 && d->pl <= 2;
 	/* Without stride and padding the input is read in place (rows of w).  Depthwise
 	 * convolutions read it in place with padding too, masking the loads that fall into
 	 * it: a copy would cost as much as their arithmetic.  Everything else first copies
 	 * the sample into zero-padded planes, so the inner loops load without masks. */
 	bool pad = d->hp != d->h || d->wp != d->w;
-	d->split = d->sh > 1 || d->sw > 1 || d->ow > d->w || (pad && !d->depthwise);
+	d->split = !d->dw_s2 && (d->sh > 1 || d->sw > 1 || d->ow > d->w || (pad && !d->depthwise));
 	if (!d->split) {
 		d->ph = d->h;
 		d->pw = d->w;
@@ -375,12 +378,12 @@ static inline __attribute__((always_inline)) void store_vec(__m512 a, const stru
 }
 
 /* General tile: MR output channels x V vectors; weights packed [cg][ntap][MR].  MASK: the
- * tile reads in place near the end of the input, so each vector loads only lm[j] (the lanes
- * of real positions).  PW: a 1x1 kernel (one tap, offset 0), whose loop over taps
- * disappears. */
+ * tile reads in place near the end of the input, so vectors load only lm[j] (the lanes of
+ * real positions): 1, the last vector only; 2, every vector.  PW: a 1x1 kernel (one tap,
+ * offset 0), whose loop over taps disappears. */
 static inline __attribute__((always_inline)) void tile_body(const struct tile_args *t,
 							    const int MR, const int V,
-							    const bool MASK, const bool PW)
+							    const int MASK, const bool PW)
 {
 	__m512 acc[CDIR_MR][CDIR_VMAX];
 	const float *xj[CDIR_VMAX];
@@ -408,8 +411,9 @@ static inline __attribute__((always_inline)) void tile_body(const struct tile_ar
 			__m512 xv[CDIR_VMAX];
 #pragma GCC unroll 6
 			for (int j = 0; j < V; j++)
-				xv[j] = MASK ? _mm512_maskz_loadu_ps(lm[j], xj[j] + o) :
-					       _mm512_loadu_ps(xj[j] + o);
+				xv[j] = MASK == 2 || (MASK == 1 && j == V - 1) ?
+						_mm512_maskz_loadu_ps(lm[j], xj[j] + o) :
+						_mm512_loadu_ps(xj[j] + o);
 #pragma GCC unroll 8
 			for (int i = 0; i < MR; i++) {
 				__m512 wv = _mm512_set1_ps(w[i]);
@@ -600,13 +604,75 @@ static void dw_reg_run(const struct cdir *d, int64_t n, const float *x, const fl
 	by_neg[nneg](d, n, x, wpk, bpk, res, y, idx, epi);
 }
 
+/*
+ * Depthwise 3x3, stride 2, rows of up to 32: one output row (up to 16 values) per vector.
+ * Each input row the row reads is loaded once (two masked loads) and its three taps picked
+ * by a two-source permute with indices 2 ow + kw - pl, masked where that falls into the
+ * padding.  No copy of the input, at the price of lanes past the output width.
+ */
+static void dw_s2_run(const struct cdir *d, int64_t n, const float *x, const float *wpk,
+		      const float *bpk, const float *res, float *y, const struct step_epilogue *epi)
+{
+	__m512i idx[3];
+	__mmask16 km[3];
+	for (int kw = 0; kw < 3; kw++) {
+		int32_t ix[16];
+		unsigned m = 0;
+		for (int l = 0; l < 16; l++) {
+			int64_t col = 2 * l + kw - d->pl;
+			ix[l] = (int32_t)(col >= 0 && col < 32 ? col : 0);
+			if (l < d->ow && col >= 0 && col < d->w)
+				m |= 1u << l;
+		}
+		idx[kw] = _mm512_loadu_si512(ix);
+		km[kw] = (__mmask16)m;
+	}
+	const __mmask16 lo_m = lanes(d->w), hi_m = lanes(d->w - 16), out_m = lanes(d->ow);
+	const int64_t isp = d->h * d->w, osp = d->oh * d->ow;
+	for (int64_t s = 0; s < n; s++)
+		for (int64_t m = 0; m < d->m; m++) {
+			const float *xp = x + (s * d->c + m / d->mg) * isp, *wk = wpk + m * 9;
+			const int64_t o = (s * d->m + m) * osp;
+			const __m512 bias = _mm512_set1_ps(bpk[m]);
+			for (int64_t oh = 0; oh < d->oh; oh++) {
+				__m512 a0 = bias, a1 = _mm512_setzero_ps();
+				for (int kh = 0; kh < 3; kh++) {
+					int64_t ih = 2 * oh + kh - d->pt;
+					if (ih < 0 || ih >= d->h)
+						continue;
+					const float *row = xp + ih * d->w;
+					__m512 lo = _mm512_maskz_loadu_ps(lo_m, row);
+					__m512 hi = d->w > 16 ? _mm512_maskz_loadu_ps(hi_m, row + 16) :
+								_mm512_setzero_ps();
+#pragma GCC unroll 3
+					for (int kw = 0; kw < 3; kw++) {
+						__m512 v = _mm512_maskz_permutex2var_ps(km[kw], lo, idx[kw],
+											hi);
+						__m512 w = _mm512_set1_ps(wk[kh * 3 + kw]);
+						if (kw & 1)
+							a1 = _mm512_fmadd_ps(w, v, a1);
+						else
+							a0 = _mm512_fmadd_ps(w, v, a0);
+					}
+				}
+				__m512 a = _mm512_add_ps(a0, a1);
+				if (res)
+					a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(out_m,
+										   res + o + oh * d->ow));
+				_mm512_mask_storeu_ps(y + o + oh * d->ow, out_m, vm_act(a, epi));
+			}
+		}
+}
+
 typedef void (*tile_fn)(const struct tile_args *t);
 
 #define CDIR_TILE(MR, V)                                                                          \
-	static void tile_##MR##x##V(const struct tile_args *t) { tile_body(t, MR, V, false, false); } \
-	static void tile_##MR##x##V##m(const struct tile_args *t) { tile_body(t, MR, V, true, false); } \
-	static void tile_##MR##x##V##p(const struct tile_args *t) { tile_body(t, MR, V, false, true); } \
-	static void tile_##MR##x##V##pm(const struct tile_args *t) { tile_body(t, MR, V, true, true); }
+	static void tile_##MR##x##V(const struct tile_args *t) { tile_body(t, MR, V, 0, false); }   \
+	static void tile_##MR##x##V##l(const struct tile_args *t) { tile_body(t, MR, V, 1, false); } \
+	static void tile_##MR##x##V##m(const struct tile_args *t) { tile_body(t, MR, V, 2, false); } \
+	static void tile_##MR##x##V##p(const struct tile_args *t) { tile_body(t, MR, V, 0, true); }  \
+	static void tile_##MR##x##V##pl(const struct tile_args *t) { tile_body(t, MR, V, 1, true); } \
+	static void tile_##MR##x##V##pm(const struct tile_args *t) { tile_body(t, MR, V, 2, true); }
 CDIR_TILE(4, 1) CDIR_TILE(4, 2) CDIR_TILE(4, 3) CDIR_TILE(4, 4) CDIR_TILE(4, 5) CDIR_TILE(4, 6)
 #undef CDIR_TILE
 #define CDIR_DW(CH, V)                                                                            \
@@ -616,14 +682,16 @@ CDIR_DW(1, 8) CDIR_DW(2, 1) CDIR_DW(2, 2) CDIR_DW(2, 3) CDIR_DW(2, 4) CDIR_DW(4,
 CDIR_DW(8, 1)
 #undef CDIR_DW
 
-/* The tile function for v vectors; masked: the general tile whose last vector is the input's
- * last one (read in place). */
-static tile_fn tile_for(const struct cdir *d, int v, bool masked)
+/* The tile function for v vectors; masked (general tiles read in place near the input's
+ * end): 1, the last vector loads masked; 2, all of them. */
+static tile_fn tile_for(const struct cdir *d, int v, int masked)
 {
-	static const tile_fn t[2][2][CDIR_VMAX] = {
+	static const tile_fn t[2][3][CDIR_VMAX] = {
 		{ { tile_4x1, tile_4x2, tile_4x3, tile_4x4, tile_4x5, tile_4x6 },
+		  { tile_4x1l, tile_4x2l, tile_4x3l, tile_4x4l, tile_4x5l, tile_4x6l },
 		  { tile_4x1m, tile_4x2m, tile_4x3m, tile_4x4m, tile_4x5m, tile_4x6m } },
 		{ { tile_4x1p, tile_4x2p, tile_4x3p, tile_4x4p, tile_4x5p, tile_4x6p },
+		  { tile_4x1pl, tile_4x2pl, tile_4x3pl, tile_4x4pl, tile_4x5pl, tile_4x6pl },
 		  { tile_4x1pm, tile_4x2pm, tile_4x3pm, tile_4x4pm, tile_4x5pm, tile_4x6pm } },
 	};
 	static const tile_fn d1[] = { dw_1x1, dw_1x2, dw_1x3, dw_1x4, dw_1x5, dw_1x6, dw_1x7, dw_1x8 };
@@ -806,7 +874,7 @@ static void run_tiles(const struct cdir *d, struct tile_args *t, int64_t nimg, c
 	const int64_t reach = (d->cg - 1) * d->plane + d->off[d->ntap - 1] + 16;
 	for (int64_t u0 = 0; u0 < total; u0 += d->v) {
 		int nv = total - u0 < d->v ? (int)(total - u0) : d->v;
-		bool masked = false;
+		int unsafe = 0; /* vectors whose loads could pass the end; they come last */
 		for (int j = 0; j < nv; j++) {
 			int64_t u = u0 + j, img = u / d->nvec, v = u % d->nvec;
 			t->x[j] = xs + img * xstride + 16 * v;
@@ -815,9 +883,9 @@ static void run_tiles(const struct cdir *d, struct tile_args *t, int64_t nimg, c
 			t->mask[j] = d->mask + v;
 			t->lm[j] = v + 1 < d->nvec ? (__mmask16)0xFFFF : last;
 			if (end && end - t->x[j] < reach)
-				masked = true;
+				unsafe++;
 		}
-		tile_fn fn = tile_for(d, nv, masked);
+		tile_fn fn = tile_for(d, nv, unsafe == 0 ? 0 : unsafe == 1 ? 1 : 2);
 		for (int64_t mb = 0; mb < d->mblocks; mb++) {
 			int64_t m0 = mb * d->mr;
 			t->m0 = m0;
@@ -851,6 +919,10 @@ void cdir_run(const struct cdir *d, int64_t n, const float *x, const float *w, c
 			       .epi = epi };
 	if (d->dw_reg) {
 		dw_reg_run(d, n, x, wpk, bpk, res, y, epi);
+		return;
+	}
+	if (d->dw_s2) {
+		dw_s2_run(d, n, x, wpk, bpk, res, y, epi);
 		return;
 	}
 	if (d->split) /* the tiles' junk lanes may read just past the last plane */

@@ -29,7 +29,7 @@
 #include "fused.h"
 #include "nn_util.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
 #define FUSED_X86 1
 #include "vmath.h"
 #else

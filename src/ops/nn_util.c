@@ -38,7 +38,7 @@ char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size)
 
 bool nn_have_avx512(void)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
 	return __builtin_cpu_supports("avx512f");
 #else
 	return false;

@@ -26,7 +26,7 @@
 
 #include "nn_util.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
 #define NORM_X86 1
 #include <immintrin.h>
 #else
