@@ -8,6 +8,15 @@
  * Every other node becomes a step: its prepare() infers output shapes and
  * scratch size from concrete input shapes.
  *
+ * Fusion (plan_opts.fuse, plain FP32 runs only): after every step is
+ * prepared, fuse.c finds chains - Conv with its BatchNormalization, residual
+ * Add and activation; Linear layers (MatMul, bias, GELU, residual); attention -
+ * and plan_fuse() turns each chain's first step into one step run by the
+ * chain's operator (the Conv itself, or ops/fused.h), prepared again with the
+ * chain's inputs and epilogue.  The merged steps disappear; a fused step moves
+ * to its chain's last node, so the steps stay in an order that computes every
+ * input first.  The memory plan then only sees the values that remain.
+ *
  * Memory plan: activations live in one arena.  Walking the steps in order,
  * each output gets the lowest offset where it fits among the blocks alive at
  * that moment (first fit), and a block is released after its last consumer
@@ -20,7 +29,9 @@
  * and pulls chunk indices from an atomic counter, with OpenBLAS limited to one
  * thread: for the small models qlens targets, sample parallelism scales far
  * better than splitting each small GEMM.  With one chunk or one thread, the
- * caller's thread runs everything and OpenBLAS gets the threads.
+ * caller's thread runs everything and OpenBLAS gets the threads.  Runs without
+ * hooks, subsets or bindings use fused plans, and go through each chunk in
+ * sub-batches that keep a sample's activations in L2 (pick_sub_rows).
  */
 #include "exec.h"
 
@@ -33,6 +44,7 @@
 
 #include "fuse.h"
 #include "ops/fused.h"
+#include "ops/nn_util.h"
 
 #define ARENA_ALIGN 64
 
@@ -995,33 +1007,48 @@ int runner_threads(const struct runner *r) { return r->n_threads; }
  * through each chunk in sub-batches whose activations fit in RUNNER_L2_BYTES; every sample is
  * computed the same way whatever its neighbours, so the outputs do not change.  Models whose
  * outputs do not keep the batch as their leading dimension, or that cannot be planned for one
- * sample, run whole chunks.
+ * sample, run whole chunks; so does everything on CPUs without AVX-512, whose kernels
+ * (OpenBLAS products over many samples at once) want the whole chunk.  The per-sample
+ * direct kernels (ops/conv_direct.c, ops/fused.c) lose nothing to small sub-batches.
  */
-#define RUNNER_L2_BYTES ((size_t)512 << 10)
+#define RUNNER_L2_BYTES ((size_t)1 << 20)
 
-static int64_t pick_sub_rows(const struct runner *r, const struct tensor *inputs)
+/* Bytes a fused plan for `rows` rows works in (arena and scratch), or 0 when it cannot be
+ * planned or its outputs do not keep the rows as their leading dimension. */
+static size_t plan_bytes(const struct graph *g, const struct tensor *inputs, int64_t rows)
 {
-	const struct graph *g = r->g;
 	struct shape shapes[64];
 	for (int i = 0; i < g->n_inputs; i++) {
 		shapes[i] = inputs[i].shape;
-		shapes[i].dim[0] = 1;
+		shapes[i].dim[0] = rows;
 	}
 	struct plan *p;
 	struct plan_opts po = { .fuse = true };
 	if (plan_new(g, shapes, &po, &p, NULL))
-		return -1;
+		return 0;
 	bool ok = true;
 	for (int k = 0; k < g->n_outputs && ok; k++) {
 		const struct tensor *y = plan_value(p, g->outputs[k]);
-		ok = y->shape.rank >= 1 && y->shape.dim[0] == 1;
+		ok = y->shape.rank >= 1 && y->shape.dim[0] == rows;
 	}
-	size_t per = p->arena_bytes + p->scratch_bytes;
+	size_t bytes = ok ? p->arena_bytes + p->scratch_bytes : 0;
 	plan_free(p);
-	if (!ok)
+	return bytes;
+}
+
+static int64_t pick_sub_rows(const struct runner *r, const struct tensor *inputs)
+{
+	/* the generic kernels (OpenBLAS products over whole chunks) want the big batch */
+	if (!nn_have_avx512())
 		return -1;
+	/* a part of the scratch does not grow with the rows (weights packed at run time when
+	 * they are not constant, say): plans for 1 and 2 rows tell the two apart */
+	size_t one = plan_bytes(r->g, inputs, 1), two = plan_bytes(r->g, inputs, 2);
+	if (!one || !two)
+		return -1;
+	size_t per = two > one ? two - one : 1, fixed = one > per ? one - per : 0;
 	int64_t sub = 1;
-	while (sub * 2 <= r->batch && (size_t)(sub * 2) * per <= RUNNER_L2_BYTES)
+	while (sub * 2 <= r->batch && fixed + (size_t)(sub * 2) * per <= RUNNER_L2_BYTES)
 		sub *= 2;
 	return sub;
 }

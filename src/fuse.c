@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "ops/fused.h"
+#include "ops/nn_util.h"
 
 static int readers(const struct fuse_ctx *c, int v)
 {
@@ -341,7 +342,8 @@ bool fuse_find(const struct fuse_ctx *c, int first, struct fuse_chain *ch)
 	case OP_CONV:
 		return find_conv(c, n, ch);
 	case OP_MATMUL:
-		if (find_attention(c, n, ch))
+		/* without AVX-512 the fused attention is plain loops, slower than the nodes */
+		if (nn_have_avx512() && find_attention(c, n, ch))
 			return true;
 		*ch = (struct fuse_chain){ .first = first, .last = first, .bn = -1 };
 		return find_linear(c, n, ch);

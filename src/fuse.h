@@ -31,9 +31,9 @@ struct fuse_ctx {
 	const struct graph *g;
 	const struct tensor *vt;   /* per value: planned dtype and shape; data when constant */
 	const bool *is_const;	   /* per value: constant at plan time */
-	const bool *pinned;	   /* per value: must stay visible (graph output, kept by the caller) */
-	const int *rstart;	   /* per value v: its readers are rlist[rstart[v] .. rstart[v + 1]) */
-	const int *rlist;	   /* node indices (a node reading a value twice is listed twice) */
+	const bool *pinned;	   /* per value: must stay visible (graph output, kept value) */
+	const int *rstart;	   /* per value v: its readers are rlist[rstart[v], rstart[v + 1]) */
+	const int *rlist;	   /* node indices; a node reading a value twice is listed twice */
 	const bool *is_step;	   /* per node: runs at run time and is not merged yet */
 };
 
@@ -49,7 +49,7 @@ struct fuse_chain {
 	int out;		  /* value index the merged step writes */
 	int in[FUSE_MAX_IN];	  /* value indices of its inputs (-1: omitted) */
 	int n_in;
-	int bn;			  /* Conv chains: BatchNormalization folded into in[1], in[2] */
+	int bn;			  /* Conv: BatchNormalization folded into in[1], in[2], or -1 */
 	struct step_epilogue epi;
 };
 

@@ -28,10 +28,12 @@
  * [group][block][channel][tap][4] (at prepare time when constant, else per run, which keeps
  * weights substituted by simulation hooks working).
  *
- * Depthwise kernel.  Each output channel reads one input plane, so there is no reuse across
- * channels: a tile is as many vectors as give 8 independent accumulators.  3x3 kernels on maps
- * whose taps all lie within 16 positions (rows up to 15 wide) instead read each plane vector
- * once and build the nine taps with lane permutes (dw_reg_plane).
+ * Depthwise kernels.  Each output channel reads one input plane, so there is no reuse across
+ * channels: a tile is as many vectors as give 8 independent accumulators.  Small maps with
+ * 3x3 kernels, the MobileNet case, have their own loops that load each input row or vector
+ * once and build the taps with lane permutes: "same" stride 1 on rows up to 16 row by row
+ * (dw_rows, two channels per vector on rows up to 8), other stride-1 cases on the flat view
+ * (dw_reg_plane), stride 2 on rows up to 32 (dw_s2).
  *
  * Every tile is finished in registers: the bias is where the sums start, the junk lanes are
  * squeezed out with a lane compress, the fused residual is added and the fused activation
@@ -185,6 +187,11 @@ bool cdir_setup(struct cdir *d, const struct nn_window *w3, int64_t n, int64_t c
 	if (d->nvec * taps > CDIR_MAX_INPUT)
 		return false;
 	d->dw_reg = dw_reg_ok(d);
+	/* depthwise 3x3 "same" (stride 1, pads 1), one input channel per output, rows of up to
+	 * 16: dw_rows_run */
+	d->dw_rows = d->depthwise && d->mg == 1 && d->sh == 1 && d->sw == 1 && d->kh == 3 &&
+		     d->kw == 3 && d->dh == 1 && d->dw == 1 && d->pt == 1 && d->pl == 1 &&
+		     d->oh == d->h && d->ow == d->w && d->w <= 16;
 	int64_t per = copied * (d->split ? d->plane : d->h * d->w);
 	d->nb = per > 0 ? CDIR_PASS_FLOATS / per : 1;
 	d->nb = d->nb < 1 ? 1 : d->nb > n ? (n > 0 ? n : 1) : d->nb;
@@ -277,8 +284,9 @@ size_t cdir_scratch_bytes(struct cdir *d)
 	return d->row_off + row * sizeof(float);
 }
 
-/* Pack for the tiles.  General kernel: weights [group][block][cg][ntap][mr], bias [group][block][mr]; depthwise:
- * weights [block][mr][ntap], bias [block][mr].  Missing channels get zeros. */
+/* Pack for the tiles.  General kernel: weights [group][block][cg][ntap][mr], bias
+ * [group][block][mr]; depthwise: weights [block][mr][ntap], bias [block][mr].  Missing channels
+ * get zeros. */
 static void pack_weights(const struct cdir *d, const float *w, const float *bias, float *wpk,
 			 float *bpk)
 {
@@ -341,7 +349,7 @@ struct tile_args {
 	__mmask16 lm[8];	 /* general, masked variant: per vector, the lanes it may load */
 	int64_t plane;		 /* floats between input channels */
 	int64_t cg;		 /* general: input channels of the group */
-	int64_t mg, m0;		 /* depthwise: outputs per input channel, first output channel */
+	int64_t mg, m0;		 /* depthwise: outputs per input channel, first output */
 	int64_t nvec;
 	const int32_t *off;
 	int ntap;
@@ -361,20 +369,46 @@ static inline __mmask16 lanes(int64_t n)
 	return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
+/* What a tile's stores need, copied out of the tile arguments: the stores go through
+ * may-alias pointers, after which the compiler would reload every field from memory. */
+struct tile_out {
+	float *y;
+	const float *res;
+	int64_t osp;
+	int64_t yo[8];
+	__mmask16 valid[8];
+	bool compact;
+	struct step_epilogue epi;
+};
+
+static inline __attribute__((always_inline)) void tile_out_init(struct tile_out *o,
+								 const struct tile_args *t, int v)
+{
+	o->y = t->y;
+	o->res = t->res;
+	o->osp = t->osp;
+	o->compact = t->compact;
+	o->epi = *t->epi;
+	for (int j = 0; j < v; j++) {
+		o->yo[j] = t->yo[j];
+		o->valid[j] = t->valid[j];
+	}
+}
+
 /* Finish vector j of output row i: drop the junk lanes, add the residual, activate, store. */
-static inline __attribute__((always_inline)) void store_vec(__m512 a, const struct tile_args *t,
+static inline __attribute__((always_inline)) void store_vec(__m512 a, const struct tile_out *o,
 							    int i, int j)
 {
-	__mmask16 cm = t->valid[j];
-	if (!t->compact) {
+	__mmask16 cm = o->valid[j];
+	if (!o->compact) {
 		a = _mm512_maskz_compress_ps(cm, a);
 		cm = (__mmask16)((1u << __builtin_popcount(cm)) - 1u);
 	}
-	int64_t at = i * t->osp + t->yo[j];
-	if (t->res)
-		a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(cm, t->res + at));
-	a = vm_act(a, t->epi);
-	_mm512_mask_storeu_ps(t->y + at, cm, a);
+	int64_t at = i * o->osp + o->yo[j];
+	if (o->res)
+		a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(cm, o->res + at));
+	a = vm_act(a, &o->epi);
+	_mm512_mask_storeu_ps(o->y + at, cm, a);
 }
 
 /* General tile: MR output channels x V vectors; weights packed [cg][ntap][MR].  MASK: the
@@ -423,13 +457,16 @@ static inline __attribute__((always_inline)) void tile_body(const struct tile_ar
 			}
 		}
 	}
+	struct tile_out out;
+	tile_out_init(&out, t, V);
+	const int rows = t->rows;
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++) {
-		if (i >= t->rows)
+		if (i >= rows)
 			break;
 #pragma GCC unroll 6
 		for (int j = 0; j < V; j++)
-			store_vec(acc[i][j], t, i, j);
+			store_vec(acc[i][j], &out, i, j);
 	}
 }
 
@@ -467,13 +504,16 @@ static inline __attribute__((always_inline)) void dw_body(const struct tile_args
 					wv, _mm512_maskz_loadu_ps(m[j], t->x[j] + co[i] + o), acc[i][j]);
 		}
 	}
+	struct tile_out out;
+	tile_out_init(&out, t, V);
+	const int rows = t->rows;
 #pragma GCC unroll 8
 	for (int i = 0; i < CH; i++) {
-		if (i >= t->rows)
+		if (i >= rows)
 			break;
 #pragma GCC unroll 8
 		for (int j = 0; j < V; j++)
-			store_vec(acc[i][j], t, i, j);
+			store_vec(acc[i][j], &out, i, j);
 	}
 }
 
@@ -662,6 +702,116 @@ static void dw_s2_run(const struct cdir *d, int64_t n, const float *x, const flo
 				_mm512_mask_storeu_ps(y + o + oh * d->ow, out_m, vm_act(a, epi));
 			}
 		}
+}
+
+/*
+ * Depthwise 3x3 "same" on rows of up to 16 (dw_rows): a vector is one row of one channel - or,
+ * on rows of up to 8, one row of each of two channels, in lanes 0-7 and 8-15.  Within a
+ * vector, columns never wrap into another row, so a tap's column shift is one permute with a
+ * fixed mask (the column it brings in from outside the row is zero padding).  Each input row
+ * is loaded once and shifted twice; the three rows around an output row stay in registers
+ * while the output rows advance.  That is one load and two permutes per 9 FMAs, where the
+ * flat view (dw_reg_plane) needs nine permutes and nine masks.
+ */
+static inline __attribute__((always_inline)) void
+dw_rows_planes(const struct cdir *d, int64_t n, const float *x, const float *wpk, const float *bpk,
+	       const float *res, float *y, const struct step_epilogue *epi, const bool PAIR)
+{
+	const int64_t w = d->w, h = d->h, pl = d->h * d->w;
+	/* lanes of a row: one slot of w columns, or two slots of 8 lanes */
+	__mmask16 row_m = lanes(w);
+	if (PAIR)
+		row_m = (__mmask16)(row_m | (row_m << 8));
+	int32_t il[16], ir[16];
+	unsigned lm = 0, rm = 0;
+	for (int l = 0; l < 16; l++) {
+		int col = PAIR ? l & 7 : l, base = l - col;
+		il[l] = col >= 1 ? l - 1 : base; /* kw = 0 reads column col - 1 */
+		ir[l] = col + 1 < w ? l + 1 : base; /* kw = 2 reads column col + 1 */
+		if (((row_m >> l) & 1) && col >= 1)
+			lm |= 1u << l;
+		if (((row_m >> l) & 1) && col + 1 < w)
+			rm |= 1u << l;
+	}
+	const __m512i idx_l = _mm512_loadu_si512(il), idx_r = _mm512_loadu_si512(ir);
+	const __mmask16 ml = (__mmask16)lm, mr = (__mmask16)rm, in_m = lanes(w);
+	const int cpv = PAIR ? 2 : 1;
+	const __m512 z = _mm512_setzero_ps();
+	for (int64_t s = 0; s < n; s++)
+		for (int64_t m = 0; m < d->m; m += cpv) {
+			const bool two = PAIR && m + 1 < d->m;
+			const float *xa = x + (s * d->c + m) * pl, *xb = two ? xa + pl : xa;
+			float *ya = y + (s * d->m + m) * pl, *yb = ya + pl;
+			const float *ra = res ? res + (s * d->m + m) * pl : NULL, *rb = ra ? ra + pl : NULL;
+			/* weights and bias with each slot holding its channel's */
+			__m512 wv[9], bias;
+			{
+				const float *wa = wpk + m * 9, *wb = two ? wa + 9 : wa;
+				const __mmask16 hi = (__mmask16)0xFF00;
+				for (int k = 0; k < 9; k++)
+					wv[k] = PAIR ? _mm512_mask_blend_ps(hi, _mm512_set1_ps(wa[k]),
+									    _mm512_set1_ps(wb[k])) :
+						       _mm512_set1_ps(wa[k]);
+				bias = PAIR ? _mm512_mask_blend_ps(hi, _mm512_set1_ps(bpk[m]),
+								   _mm512_set1_ps(bpk[two ? m + 1 : m])) :
+					      _mm512_set1_ps(bpk[m]);
+			}
+			/* input row r as (shifted for kw = 0, centre, shifted for kw = 2) */
+			__m512 r0[3], r1[3], r2[3];
+#define DW_ROW(dst, ih)                                                                           \
+	do {                                                                                      \
+		__m512 c_ = z;                                                                    \
+		if ((ih) >= 0 && (ih) < h) {                                                      \
+			c_ = _mm512_maskz_loadu_ps(in_m, xa + (ih) * w);                          \
+			if (PAIR)                                                                 \
+				c_ = _mm512_shuffle_f32x4(                                        \
+					c_, _mm512_maskz_loadu_ps(in_m, xb + (ih) * w), 0x44);    \
+		}                                                                                 \
+		(dst)[0] = _mm512_maskz_permutexvar_ps(ml, idx_l, c_);                           \
+		(dst)[1] = c_;                                                                    \
+		(dst)[2] = _mm512_maskz_permutexvar_ps(mr, idx_r, c_);                           \
+	} while (0)
+			DW_ROW(r0, (int64_t)-1);
+			DW_ROW(r1, (int64_t)0);
+			for (int64_t oh = 0; oh < h; oh++) {
+				DW_ROW(r2, oh + 1);
+				__m512 a0 = bias, a1 = z, a2 = z;
+#pragma GCC unroll 3
+				for (int kw = 0; kw < 3; kw++) {
+					a0 = _mm512_fmadd_ps(wv[kw], r0[kw], a0);
+					a1 = _mm512_fmadd_ps(wv[3 + kw], r1[kw], a1);
+					a2 = _mm512_fmadd_ps(wv[6 + kw], r2[kw], a2);
+				}
+				__m512 a = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+				if (ra) {
+					__m512 rv = _mm512_maskz_loadu_ps(in_m, ra + oh * w);
+					if (PAIR)
+						rv = _mm512_shuffle_f32x4(
+							rv, _mm512_maskz_loadu_ps(in_m, rb + oh * w), 0x44);
+					a = _mm512_add_ps(a, rv);
+				}
+				a = vm_act(a, epi);
+				_mm512_mask_storeu_ps(ya + oh * w, in_m, a);
+				if (two)
+					_mm512_mask_storeu_ps(yb + oh * w, in_m,
+							      _mm512_shuffle_f32x4(a, a, 0xEE));
+#pragma GCC unroll 3
+				for (int k = 0; k < 3; k++) {
+					r0[k] = r1[k];
+					r1[k] = r2[k];
+				}
+			}
+#undef DW_ROW
+		}
+}
+
+static void dw_rows_run(const struct cdir *d, int64_t n, const float *x, const float *wpk,
+			const float *bpk, const float *res, float *y, const struct step_epilogue *epi)
+{
+	if (d->w <= 8)
+		dw_rows_planes(d, n, x, wpk, bpk, res, y, epi, true);
+	else
+		dw_rows_planes(d, n, x, wpk, bpk, res, y, epi, false);
 }
 
 typedef void (*tile_fn)(const struct tile_args *t);
@@ -917,6 +1067,10 @@ void cdir_run(const struct cdir *d, int64_t n, const float *x, const float *w, c
 	struct tile_args t = { .plane = d->plane, .cg = d->cg, .mg = d->mg, .off = d->off,
 			       .ntap = d->ntap, .nvec = d->nvec, .osp = osp, .compact = d->compact,
 			       .epi = epi };
+	if (d->dw_rows) {
+		dw_rows_run(d, n, x, wpk, bpk, res, y, epi);
+		return;
+	}
 	if (d->dw_reg) {
 		dw_reg_run(d, n, x, wpk, bpk, res, y, epi);
 		return;

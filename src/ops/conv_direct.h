@@ -31,6 +31,7 @@ struct cdir {
 	bool compact;		     /* pw == ow: output vectors need no compaction */
 	bool depthwise;		     /* one input channel per group: the per-channel kernel */
 	bool dw_reg;		     /* depthwise 3x3 on a small map: taps by register shuffles */
+	bool dw_rows;		     /* depthwise 3x3 "same" on rows of up to 16: row by row */
 	bool dw_s2;		     /* depthwise 3x3 stride 2 on a small map: row by row */
 	int64_t qv, nvec;	     /* valid flat output positions, 16-lane vectors over them */
 	int ntap;		     /* kernel taps (kh * kw) */

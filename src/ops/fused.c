@@ -38,7 +38,7 @@
 
 /* --- Linear -------------------------------------------------------------- */
 
-/* Largest packed weight (floats) kept in the plan; bigger ones are packed per run. */
+/* Largest packed weight (floats) the AVX-512 path takes, kept in the plan when constant. */
 #define LIN_PREPACK_MAX ((size_t)4 << 20)
 
 struct lin_params {
@@ -101,7 +101,9 @@ static enum status lin_prepare(struct step *s, const struct tensor *const *in, i
 	if (res && (res->dtype != DT_FLOAT || !shape_equal(&res->shape, &out[0]->shape)))
 		return err_set(e, ERR_SHAPE, "fused residual does not match the output");
 	size_t packed = lin_packed_floats(&p);
-	bool pre = p.avx512 && w->data && (!b || b->data) && packed <= LIN_PREPACK_MAX;
+	if (packed > LIN_PREPACK_MAX)
+		p.avx512 = false; /* no weight copy that big: one sgemm does it */
+	bool pre = p.avx512 && w->data && (!b || b->data);
 	struct lin_params *pp = calloc(1, nn_align(sizeof *pp) + (pre ? packed * sizeof(float) : 0));
 	if (!pp)
 		return err_set(e, ERR_NOMEM, "out of memory");
@@ -416,7 +418,46 @@ static void attn_scores(const struct attn_params *p, const float *qb, const floa
 	}
 }
 
-/* Output rows [i0, i0 + rows) = P V; each row one accumulator chain per vector of V. */
+/* Output rows [i0, i0 + rows) = P V over the vectors [c0, c0 + VB) of V's rows: per row one
+ * accumulator chain per vector. */
+static inline __attribute__((always_inline)) void
+attn_values_block(const struct attn_params *p, const float *const *pr, const float *vb, float *yb,
+		  int64_t i0, int rows, int64_t c0, const int VB)
+{
+	__m512 acc[8][2];
+	__mmask16 lm[2];
+#pragma GCC unroll 2
+	for (int j = 0; j < VB; j++) {
+		lm[j] = lanes16(p->e - (c0 + j) * 16);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++)
+			acc[i][j] = _mm512_setzero_ps();
+	}
+	for (int64_t k = 0; k < p->m; k++) {
+		__m512 vv[2];
+#pragma GCC unroll 2
+		for (int j = 0; j < VB; j++)
+			vv[j] = _mm512_maskz_loadu_ps(lm[j], vb + k * p->e + (c0 + j) * 16);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m512 pv = _mm512_set1_ps(pr[i][k]);
+#pragma GCC unroll 2
+			for (int j = 0; j < VB; j++)
+				acc[i][j] = _mm512_fmadd_ps(pv, vv[j], acc[i][j]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++) {
+		if (i >= rows)
+			break;
+#pragma GCC unroll 2
+		for (int j = 0; j < VB; j++)
+			_mm512_mask_storeu_ps(yb + (i0 + i) * p->e + (c0 + j) * 16, lm[j], acc[i][j]);
+	}
+}
+
+/* Output rows [i0, i0 + rows) = P V, two vectors of V at a time (one for the last odd one:
+ * a 16-wide head is one vector). */
 static void attn_values(const struct attn_params *p, const float *sc, const float *vb, float *yb,
 			int64_t i0, int rows)
 {
@@ -426,40 +467,10 @@ static void attn_values(const struct attn_params *p, const float *sc, const floa
 	for (int i = 0; i < 8; i++)
 		pr[i] = sc + (i < rows ? i : rows - 1) * p->ms;
 	for (int64_t c0 = 0; c0 < ev; c0 += 2) {
-		__m512 acc[8][2];
-		__mmask16 lm[2];
-#pragma GCC unroll 2
-		for (int j = 0; j < 2; j++) {
-			lm[j] = lanes16(p->e - (c0 + j) * 16);
-#pragma GCC unroll 8
-			for (int i = 0; i < 8; i++)
-				acc[i][j] = _mm512_setzero_ps();
-		}
-		for (int64_t k = 0; k < p->m; k++) {
-			__m512 vv[2];
-#pragma GCC unroll 2
-			for (int j = 0; j < 2; j++)
-				vv[j] = _mm512_maskz_loadu_ps(lm[j], vb + k * p->e + (c0 + j) * 16);
-#pragma GCC unroll 8
-			for (int i = 0; i < 8; i++) {
-				__m512 pv = _mm512_set1_ps(pr[i][k]);
-#pragma GCC unroll 2
-				for (int j = 0; j < 2; j++)
-					acc[i][j] = _mm512_fmadd_ps(pv, vv[j], acc[i][j]);
-			}
-		}
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++) {
-			if (i >= rows)
-				break;
-#pragma GCC unroll 2
-			for (int j = 0; j < 2; j++) {
-				if (c0 + j >= ev)
-					break;
-				_mm512_mask_storeu_ps(yb + (i0 + i) * p->e + (c0 + j) * 16, lm[j],
-						      acc[i][j]);
-			}
-		}
+		if (ev - c0 >= 2)
+			attn_values_block(p, pr, vb, yb, i0, rows, c0, 2);
+		else
+			attn_values_block(p, pr, vb, yb, i0, rows, c0, 1);
 	}
 }
 

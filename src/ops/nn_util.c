@@ -10,7 +10,9 @@
  * stride) and the needed padding is split with the odd pixel at the end / the beginning.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn_util.h"
@@ -39,7 +41,16 @@ char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size)
 bool nn_have_avx512(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-	return __builtin_cpu_supports("avx512f");
+	/* 0 unknown, 1 no, 2 yes; racing first calls compute the same answer */
+	static _Atomic int have;
+	int h = atomic_load_explicit(&have, memory_order_relaxed);
+	if (!h) {
+		const char *off = getenv("QLENS_NO_AVX512");
+		bool no = off && off[0] && strcmp(off, "0") != 0;
+		h = !no && __builtin_cpu_supports("avx512f") ? 2 : 1;
+		atomic_store_explicit(&have, h, memory_order_relaxed);
+	}
+	return h == 2;
 #else
 	return false;
 #endif

@@ -72,7 +72,9 @@ enum status nn_axis(int64_t axis, int rank, int *out, struct err *e);
  * GELU), NaN included. */
 void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, int64_t n);
 
-/* True when the CPU runs the AVX-512F kernels of this family (conv_direct.c, vmath.h users). */
+/* True when the CPU runs the AVX-512F kernels of this family (conv_direct.c, fused.c, norm.c;
+ * built with GCC only).  The environment variable QLENS_NO_AVX512 (set, not "0") turns them
+ * off for the whole process, read once: tests and CI use it to run the generic paths. */
 bool nn_have_avx512(void);
 
 /* Round a byte count up to the scratch alignment (64). */

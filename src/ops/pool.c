@@ -22,6 +22,13 @@
 
 #include "nn_util.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
+#define POOL_X86 1
+#include <immintrin.h>
+#else
+#define POOL_X86 0
+#endif
+
 struct pool_params {
 	struct nn_window w; /* 3-D */
 	int64_t planes;	    /* N * C */
@@ -157,6 +164,32 @@ static inline void fold_interior(const float *restrict r, float *restrict yr, in
 	}
 }
 
+#if POOL_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+/* One output row of a 2x2 stride-2 max pool from input rows r0, r1 (ow <= 16 outputs, so the
+ * 2 ow inputs of a row fit two vectors): each row's column pairs by two permutes, then the
+ * rows - max(b1, b0) and max(a1, a0), then max(mb, ma), the order of the scalar loop, so NaN
+ * comes out where it does there. */
+static inline void max22_row_avx512(const float *r0, const float *r1, float *yr, int64_t ow)
+{
+	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
+					      2, 0);
+	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	const int64_t n = 2 * ow;
+	const __mmask16 lo = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+	const __mmask16 hi = n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : 0;
+	__m512 a_lo = _mm512_maskz_loadu_ps(lo, r0), a_hi = _mm512_maskz_loadu_ps(hi, r0 + 16);
+	__m512 b_lo = _mm512_maskz_loadu_ps(lo, r1), b_hi = _mm512_maskz_loadu_ps(hi, r1 + 16);
+	__m512 ma = _mm512_max_ps(_mm512_permutex2var_ps(a_lo, odd, a_hi),
+				  _mm512_permutex2var_ps(a_lo, even, a_hi));
+	__m512 mb = _mm512_max_ps(_mm512_permutex2var_ps(b_lo, odd, b_hi),
+				  _mm512_permutex2var_ps(b_lo, even, b_hi));
+	_mm512_mask_storeu_ps(yr, (__mmask16)((1u << ow) - 1u), _mm512_max_ps(mb, ma));
+}
+#pragma GCC pop_options
+#endif
+
 /*
  * Float max / average pooling without indices, one output row at a time: the row starts at
  * the identity, then every valid (kd, kh) input row is folded in tap by tap.  Output columns
@@ -181,6 +214,7 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 	 * full rows take a direct two-row kernel */
 	const bool max22 = is_max && KW == 2 && w->k[1] == 2 && w->k[0] == 1 && sw == 2 &&
 			   dw == 1 && a == 0 && b == OW;
+	const bool max22v = POOL_X86 && max22 && OW <= 16 && nn_have_avx512();
 	for (int64_t pl = 0; pl < p->planes; pl++) {
 		const float *xp = x + pl * isp;
 		for (int64_t od = 0; od < w->out[0]; od++)
@@ -191,6 +225,12 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 				const float *restrict r0 =
 					xp + (A->start * H + B->start) * W - w->pad0[2];
 				const float *restrict r1 = r0 + dh * W;
+#if POOL_X86
+				if (max22v) {
+					max22_row_avx512(r0, r1, yr, OW);
+					continue;
+				}
+#endif
 				for (int64_t ow = 0; ow < OW; ow++) {
 					float a0 = r0[2 * ow], a1 = r0[2 * ow + 1];
 					float b0 = r1[2 * ow], b1 = r1[2 * ow + 1];

@@ -1,9 +1,9 @@
 /*
  * vmath.h - exp, erf and the fused activations on 16 floats at once (AVX-512), for the
  * direct and fused kernels.
- * Internal to src/ops.  Include only from x86-64 code compiled with GCC or clang; the
- * functions carry their own target("avx512f") and must only run where cdir_supported()
- * (conv_direct.h) says AVX-512F is there.
+ * Internal to src/ops.  Include only from x86-64 code compiled with GCC (the functions carry
+ * their own target("avx512f") pragma, which clang does not take) and run them only where
+ * nn_have_avx512() says AVX-512F is there.
  *
  * vm_exp: e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln 2 / 2 (ln 2 split in two
  * for an exact first reduction step); e^r by its degree-7 Taylor polynomial (truncation
