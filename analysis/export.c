@@ -836,12 +836,33 @@ static void note(cJSON *arr, const char *fmt, ...)
 	cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
 }
 
-/* Can ONNX Runtime's quantizer run node ni as the simulation does? */
-static bool ort_expressible(const struct sim_node *sn)
+/* Why ONNX Runtime's quantizer cannot run quantized node ni as the simulation
+ * does (a phrase in buf), or NULL when it can.  TensorQuantOverrides
+ * (tensor_quant_overrides.py) takes quant_type, scale, zero_point, axis,
+ * symmetric, reduce_range, rmin, rmax and convert: no float16/bfloat16 or
+ * float8e5m2 QuantType, no block size. */
+static const char *ort_problem(const struct sim *s, int ni, char *buf, size_t n)
 {
-	if (!export_ort_quant_type(sn->prec.afmt))
-		return false;
-	return sn->weight_input < 0 || export_ort_quant_type(sn->prec.wfmt);
+	const struct sim_node *sn = &s->nodes[ni];
+	bool has_w = sn->weight_input >= 0;
+	enum qfmt bad = !export_ort_quant_type(sn->prec.afmt) ? sn->prec.afmt
+			: has_w && !export_ort_quant_type(sn->prec.wfmt) ? sn->prec.wfmt
+									 : QF_COUNT;
+	if (bad != QF_COUNT) {
+		snprintf(buf, n, "%s: ONNX Runtime has no QuantType for it",
+			 qfmt_info(bad)->name);
+		return buf;
+	}
+	enum qgran gran;
+	int block;
+	struct err tmp;
+	if (has_w && export_weight_granularity(s, ni, &gran, &block, &tmp) == OK &&
+	    gran == QG_BLOCK) {
+		snprintf(buf, n, "%s weights per block of %d: TensorQuantOverrides has no block size",
+			 qfmt_info(sn->prec.wfmt)->name, block);
+		return buf;
+	}
+	return NULL;
 }
 
 enum status export_ort_overrides_json(const struct sim *s, const struct export_info *info,
@@ -876,23 +897,57 @@ enum status export_ort_overrides_json(const struct sim *s, const struct export_i
 	if (info && info->policy_sha256)
 		cJSON_AddStringToObject(root, "policy_sha256", info->policy_sha256);
 
-	/* which nodes ORT's quantizer gets, and the op types involved */
+	/* which nodes ORT's quantizer gets, and the op types involved; the ones it
+	 * cannot express stop the export unless the caller accepts them in float */
+	char refused[ERR_MSG_MAX] = "";
+	size_t rlen = 0;
+	int n_refused = 0, n_listed = 0;
 	for (int ni = 0; ni < g->n_nodes; ni++) {
 		const struct sim_node *sn = &s->nodes[ni];
 		const struct node *n = &g->nodes[ni];
-		if (!node_quantizable(g, ni))
+		if (!node_quantizable(g, ni) || !sn->quant)
 			continue;
-		if (sn->quant && ort_expressible(sn)) {
+		char why[160];
+		if (!ort_problem(s, ni, why, sizeof why)) {
 			in_ort[ni] = true;
 			seen_op[n->op] = true;
-		} else if (sn->quant) {
-			char lab[64];
-			note(uns, "node '%s': runs at %s in qlens, which ONNX Runtime's quantizer "
-			     "cannot produce; it is excluded (kept in float) here%s", n->name,
-			     precision_label(&sn->prec, lab, sizeof lab),
-			     is_cast_fmt(sn->prec.afmt) ? " (convert it with onnxconverter-common's "
-			     "float16 tools, or use the QDQ export)" : "");
+			continue;
 		}
+		n_refused++;
+		note(uns, "node '%s': %s; it is excluded (kept in float) here: use the QDQ export%s",
+		     n->name, why, is_cast_fmt(sn->prec.afmt) ? ", or convert it with "
+		     "onnxconverter-common's float16 tools" : sn->prec.wfmt == QF_INT4 ||
+		     sn->prec.wfmt == QF_UINT4 ? ", or ONNX Runtime's MatMul4BitsQuantizer" : "");
+		/* the error names as many nodes as fit in one line */
+		int k = snprintf(refused + rlen, sizeof refused - rlen, "%s'%s' (%s)",
+				 n_listed ? ", " : "", n->name, why);
+		if (k > 0 && rlen + (size_t)k < sizeof refused - 120) {
+			rlen += (size_t)k;
+			n_listed++;
+		} else if (n_listed == 0) { /* one very long name: keep its start */
+			refused[sizeof refused - 120] = '\0';
+			rlen = strlen(refused);
+			n_listed++;
+		} else {
+			refused[rlen] = '\0';
+		}
+	}
+	if (n_refused && !(info && info->ort_partial)) {
+		cJSON_Delete(root);
+		cJSON_Delete(qs);
+		cJSON_Delete(extra);
+		cJSON_Delete(ov);
+		cJSON_Delete(excl);
+		cJSON_Delete(ops);
+		cJSON_Delete(uns);
+		free(in_ort);
+		free(seen_op);
+		if (n_listed < n_refused)
+			return err_set(e, ERR_UNSUPPORTED, "ONNX Runtime's quantizer cannot express %d "
+				       "node(s) of this policy: %s and %d more", n_refused, refused,
+				       n_refused - n_listed);
+		return err_set(e, ERR_UNSUPPORTED, "ONNX Runtime's quantizer cannot express %d "
+			       "node(s) of this policy: %s", n_refused, refused);
 	}
 	for (int ni = 0; ni < g->n_nodes; ni++) {
 		const struct node *n = &g->nodes[ni];
@@ -993,13 +1048,8 @@ enum status export_ort_overrides_json(const struct sim *s, const struct export_i
 		struct err tmp;
 		if (weight_granularity(sn, n, w, &gran, &block, &tmp))
 			continue;
-		if (gran == QG_BLOCK) {
-			note(uns, "node '%s': per-block weights (block %d) cannot be given as "
-			     "TensorQuantOverrides; ONNX Runtime quantizes '%s' with its defaults "
-			     "(use the QDQ export, or ONNX Runtime's MatMul4BitsQuantizer)", n->name,
-			     block, val->name);
-			continue;
-		}
+		if (gran == QG_BLOCK)
+			continue; /* not reached: ort_problem excludes per-block nodes */
 		cJSON *list = cJSON_CreateArray();
 		const char *qt = export_ort_quant_type(sn->prec.wfmt);
 		for (int j = 0; j < sn->n_wparams; j++) {
@@ -1110,26 +1160,48 @@ static const char *trt_type(enum qfmt f)
 	}
 }
 
+const char *export_trt_name_problem(const char *name)
+{
+	if (!name[0])
+		return "is empty";
+	if (strchr(name, ','))
+		return "holds ',', where trtexec splits the spec";
+	if (strchr(name, '\''))
+		return "holds a single quote, which trtexec deletes from layer names";
+	if (strchr(name, '*'))
+		return "holds '*', which trtexec reads as a wildcard";
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return "holds a control character (the file has one flag per line)";
+	return NULL;
+}
+
 enum status export_trt_text(const struct sim *s, const struct export_info *info, char **out,
 			    struct err *e)
 {
 	const struct graph *g = s->g;
-	struct sbuf prec = { 0 }, outs = { 0 }, notes = { 0 }, all = { 0 };
+	struct sbuf prec = { 0 }, outs = { 0 }, notes = { 0 }, bad_names = { 0 }, all = { 0 };
 	*out = NULL;
-	int n_prec = 0;
+	int n_prec = 0, n_bad = 0;
+	bool bf16 = false;
 	for (int ni = 0; ni < g->n_nodes; ni++) {
 		const struct node *n = &g->nodes[ni];
 		const struct sim_node *sn = &s->nodes[ni];
 		if (n->n_outputs > 0 && n->outputs[0] >= 0 &&
 		    plan_value_is_const(s->ref, n->outputs[0]))
 			continue; /* folded: TensorRT has no layer for it */
-		if (strpbrk(n->name, ", \t\n'\"") || !n->name[0]) {
-			sb_printf(&notes, "#   node '%s': its name cannot be written in a trtexec spec\n",
-				  n->name);
+		const char *bad = export_trt_name_problem(n->name);
+		if (bad) {
+			n_bad++;
+			sb_printf(&bad_names, "#   node '");
+			for (const unsigned char *c = (const unsigned char *)n->name; *c; c++)
+				sb_printf(&bad_names, *c < 0x20 || *c == 0x7f ? "\\x%02x" : "%c", *c);
+			sb_printf(&bad_names, "' (%s): its name %s\n", n->op_type, bad);
 			continue;
 		}
 		const char *p = "fp32", *ot = "fp32";
 		if (sn->quant) {
+			bf16 |= sn->prec.afmt == QF_BF16;
 			const struct qfmt_info *wi = qfmt_info(sn->prec.wfmt);
 			const struct qfmt_info *ai = qfmt_info(sn->prec.afmt);
 			if (is_cast_fmt(sn->prec.afmt) &&
@@ -1169,21 +1241,28 @@ enum status export_trt_text(const struct sim *s, const struct export_info *info,
 		sb_printf(&all, " (sha256 %s)", info->policy_sha256);
 	sb_printf(&all, "\n# Layer names are ONNX node names, which TensorRT's ONNX parser gives "
 		  "its layers;\n# every node qlens runs is listed (fp32 where qlens keeps float).\n"
-		  "# Use the non-comment lines as trtexec flags, e.g.\n"
-		  "#   trtexec --onnx=%s --fp16 --int8 --precisionConstraints=obey "
-		  "$(grep -v '^#' THIS_FILE)\n"
+		  "# trtexec splits each spec at ',' and takes the text after a layer's last ':' "
+		  "as its\n# precision, so names are written as they are.  Pass each non-comment "
+		  "line as one\n# argument (no word splitting, no globbing), e.g. in bash:\n"
+		  "#   mapfile -t flags < <(grep -v '^#' THIS_FILE)\n"
+		  "#   trtexec --onnx=%s --fp16 --int8%s --precisionConstraints=obey \"${flags[@]}\"\n"
 		  "# INT8 layers need scales: build from the QDQ export (qlens export --qdq) or pass "
-		  "--calib.\n", model);
+		  "--calib.\n", model, bf16 ? " --bf16" : "");
 	if (notes.n)
 		sb_printf(&all, "# Not expressible with --layerPrecisions (precisions trtexec has: fp32, "
 			  "fp16, bf16, int8);\n# these come from the QDQ export's Q/DQ nodes instead "
 			  "(TensorRT explicit quantization):\n%s", notes.s);
+	if (n_bad)
+		sb_printf(&all, "# %d node(s) left out: trtexec cannot parse their names (it splits "
+			  "at ',', deletes\n# single quotes, reads '*' as a wildcard); rename them in "
+			  "the model to constrain them:\n%s", n_bad, bad_names.s);
 	sb_printf(&all, "--layerPrecisions=%s\n--layerOutputTypes=%s\n", prec.s ? prec.s : "",
 		  outs.s ? outs.s : "");
-	bool oom = prec.oom || outs.oom || notes.oom || all.oom;
+	bool oom = prec.oom || outs.oom || notes.oom || bad_names.oom || all.oom;
 	free(prec.s);
 	free(outs.s);
 	free(notes.s);
+	free(bad_names.s);
 	if (oom) {
 		free(all.s);
 		return nomem(e);

@@ -24,15 +24,21 @@
  *    TensorQuantOverrides map (scales and zero points of every activation and
  *    weight), nodes_to_exclude and op_types_to_quantize for
  *    onnxruntime.quantization.quantize_static, valid under ORT's override
- *    rules; what the quantizer cannot express is listed under "unsupported".
+ *    rules.  Nodes the quantizer cannot run as simulated (fp16/bf16/fp8e5m2:
+ *    no QuantType; per-block weights: no block size in the overrides) make
+ *    it fail with ERR_UNSUPPORTED naming them, unless info->ort_partial is
+ *    set: then they are excluded (kept in float) and listed, with every
+ *    other approximation, under "unsupported".
  *  - TensorRT (export_trt_text): trtexec --layerPrecisions and
- *    --layerOutputTypes strings, one entry per node, by ONNX node name.
+ *    --layerOutputTypes strings, one entry per node, by ONNX node name
+ *    (export_trt_name_problem says which names trtexec cannot parse).
  *
  * All returned memory is owned by the caller (x_fini / free).
  */
 #ifndef QLENS_EXPORT_H
 #define QLENS_EXPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "onnx_save.h"
@@ -43,6 +49,8 @@ struct export_info {
 	const char *policy_file;   /* the policy's file name; may be NULL */
 	const char *policy_sha256; /* may be NULL */
 	const char *model_file;	   /* for the TensorRT command line; may be NULL */
+	bool ort_partial;	   /* ORT overrides: exclude what ORT cannot express
+				      instead of failing */
 };
 
 struct export_pool;
@@ -60,13 +68,22 @@ enum status export_qdq_plan(const struct sim *s, const struct export_info *info,
 			    struct export_qdq *x, struct err *e);
 void export_qdq_fini(struct export_qdq *x);
 
-/* JSON text (see docs/policy.md, "ONNX Runtime"); malloc'ed. */
+/* JSON text (see docs/policy.md, "ONNX Runtime"); malloc'ed.  ERR_UNSUPPORTED,
+ * naming the nodes, when the policy has nodes ONNX Runtime's quantizer cannot
+ * express and info->ort_partial is not set. */
 enum status export_ort_overrides_json(const struct sim *s, const struct export_info *info,
 				      char **out, struct err *e);
 
-/* trtexec flags with comment lines (see docs/policy.md, "TensorRT"); malloc'ed. */
+/* trtexec flags with comment lines (see docs/policy.md, "TensorRT"); malloc'ed.
+ * Nodes whose names trtexec cannot parse are left out and listed in a comment. */
 enum status export_trt_text(const struct sim *s, const struct export_info *info, char **out,
 			    struct err *e);
+/* Why trtexec's --layerPrecisions / --layerOutputTypes parser cannot take this
+ * layer name (a short phrase), or NULL when it can.  trtexec splits the spec
+ * at every ',', takes the text after the last ':' as the precision (so ':'
+ * and '/' in names are fine), deletes every single quote from the name and
+ * reads '*' as a wildcard; one flag per line excludes control characters. */
+const char *export_trt_name_problem(const char *name);
 
 /* The granularity the simulation used for node ni's weight (after its
  * fall-backs: per-block only for Gemm/MatMul, per-channel only where the

@@ -16,7 +16,10 @@
 # ONNX Runtime runs at its default optimization level ("all", where QDQ
 # groups become integer kernels).  A model it refuses at that level (fp8:
 # its QDQ fusions do not handle float8) runs at the highest level that loads
-# it, and the row says which.
+# it, and the row says which; a model it cannot run at any level gets a row
+# saying so and its error on stderr.  Any other failure (qlens, the FP32
+# model in ONNX Runtime, unreadable outputs) stops the script with one line
+# naming the bundle and model, and a non-zero exit.
 #
 # usage: bench/ort_pairs.sh [BUILD_DIR]
 #   BUILD_DIR        meson build folder holding ui/qlens (default:
@@ -43,6 +46,18 @@ rounds=${ROUNDS:-2}
 policies=${POLICIES:-int8-pt int8-pc mixed w4a8 w8a16 fp8 fp16}
 
 die() { echo "ort_pairs.sh: $*" >&2; exit 1; }
+
+for p in $policies; do
+	case $p in
+	int8-pt | int8-pc | mixed | w4a8 | w8a16 | fp8 | fp16) ;;
+	*) die "POLICIES: unknown policy '$p' (known: int8-pt int8-pc mixed w4a8 w8a16 fp8 fp16)" ;;
+	esac
+done
+[[ -n ${policies// /} ]] || die "POLICIES is empty"
+for v in THREADS BATCH REPEAT ROUNDS; do
+	[[ ${!v:-1} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
+done
+((repeat >= 1 && rounds >= 1)) || die "REPEAT and ROUNDS must be at least 1"
 
 [[ -x $qlens ]] || die "$qlens not found: build it first (meson setup $build && ninja -C $build)"
 command -v node >/dev/null || die "node not found"
@@ -119,26 +134,29 @@ policy_args() { # NAME BUNDLE_DIR
 	mixed)
 		# first and last layers with weights at fp16, the rest int8
 		local ref=$work/$(basename "$2").int8-pc.json
-		[[ -f $ref ]] || "$qlens" policy "$2" --preset int8 --out "$ref" >/dev/null
+		[[ -f $ref ]] || "$qlens" policy "$2" --preset int8 --out "$ref" >/dev/null || return 1
 		jget "$ref" 'Object.entries(o.nodes).filter(([, n]) => n.tensors && n.tensors.weight)
 			.map(([k]) => k).filter((k, i, a) => i === 0 || i === a.length - 1)
 			.map((k) => "--set " + k + "=fp16").join(" ")' | sed 's/^/--preset int8 /' ;;
-	*) die "unknown policy '$1'" ;;
 	esac
 }
 
-# run.mjs at the highest optimization level that loads MODEL; prints "OPT<TAB>JSON"
+# run.mjs at the highest optimization level that loads MODEL; prints "OPT<TAB>JSON",
+# or fails with ONNX Runtime's error at the last level tried in $work/ort.err
 run_ort() { # MODEL DATA OUT.npy
 	local opt out
 	for opt in all extended basic; do
 		if out=$(node "$root/scripts/ort/run.mjs" "$1" --input "$2" --output "$3" --threads "$threads" \
-			--batch "$batch" --repeat "$repeat" --opt "$opt" --quiet --json 2>/dev/null); then
+			--batch "$batch" --repeat "$repeat" --opt "$opt" --quiet --json 2>"$work/ort.err"); then
 			printf '%s\t%s\n' "$opt" "$out"
 			return 0
 		fi
 	done
 	return 1
 }
+
+# the first line of ONNX Runtime's last error, without colour codes
+ort_error() { sed 's/\x1b\[[0-9;]*m//g' "$work/ort.err" | grep -v '^\s*$' | head -n 1 | cut -c1-300; }
 
 rows=()
 for dir in "${bundles[@]}"; do
@@ -147,8 +165,9 @@ for dir in "${bundles[@]}"; do
 	declare -A best=() opt_of=() acc=() simacc=() wkib=()
 	models=("fp32")
 	for p in $policies; do
-		# shellcheck disable=SC2046
-		"$qlens" policy "$dir" $(policy_args "$p" "$dir") --out "$work/$name.$p.json" >/dev/null ||
+		pargs=$(policy_args "$p" "$dir") || die "$name $p: could not build the policy arguments"
+		# shellcheck disable=SC2086
+		"$qlens" policy "$dir" $pargs --out "$work/$name.$p.json" >/dev/null ||
 			die "$name $p: qlens policy failed"
 		"$qlens" export "$dir" --policy "$work/$name.$p.json" --qdq "$work/$name.$p.onnx" >/dev/null ||
 			die "$name $p: qlens export failed"
@@ -156,28 +175,33 @@ for dir in "${bundles[@]}"; do
 		wkib[$p]=$(jget "$work/$name.$p.json" '(o.cost.weight_bytes / 1024).toFixed(1)')
 		models+=("$p")
 	done
-	wkib[fp32]=$(jget "$work/$name.int8-pc.json" '(o.cost.fp32_weight_bytes / 1024).toFixed(1)' 2>/dev/null || echo "-")
-	simacc[fp32]=$(jget "$work/$name.int8-pc.json" 'o.evaluation.fp32' 2>/dev/null || echo "")
+	# the FP32 reference as every policy file records it (qlens' FP32 engine)
+	first=${models[1]}
+	wkib[fp32]=$(jget "$work/$name.$first.json" '(o.cost.fp32_weight_bytes / 1024).toFixed(1)')
+	simacc[fp32]=$(jget "$work/$name.$first.json" 'o.evaluation.fp32')
 	for ((r = 0; r < rounds; r++)); do
 		for m in "${models[@]}"; do
 			f=$model
 			[[ $m == fp32 ]] || f=$work/$name.$m.onnx
 			if ! res=$(run_ort "$f" "$data" "$work/$name.$m.ort.npy"); then
-				opt_of[$m]="fails"
+				[[ $m != fp32 ]] || die "$name: the FP32 model fails in ONNX Runtime: $(ort_error)"
+				[[ -n ${best[$m]:-} ]] || opt_of[$m]="fails"
+				[[ $r -gt 0 ]] || echo "ort_pairs.sh: $name $m: ONNX Runtime cannot run it at any level: $(ort_error)" >&2
 				continue
 			fi
 			o=${res%%$'\t'*}
 			sps=$(jget - 'o.samples_per_s' "${res#*$'\t'}")
+			[[ $sps =~ ^[0-9.e+]+$ ]] || die "$name $m: run.mjs reported no throughput ($sps)"
 			if [[ -z ${best[$m]:-} ]] || node -e 'process.exit(+process.argv[1] > +process.argv[2] ? 0 : 1)' "$sps" "${best[$m]}"; then
 				best[$m]=$sps
 			fi
 			opt_of[$m]=$o
-			acc[$m]=$(top1 "$work/$name.$m.ort.npy" "$labels")
+			acc[$m]=$(top1 "$work/$name.$m.ort.npy" "$labels") || die "$name $m: cannot score ONNX Runtime's outputs"
 		done
 	done
 	for m in "${models[@]}"; do
 		if [[ ${opt_of[$m]:-fails} == fails ]]; then
-			rows+=("$name|$m|-|-|-|${simacc[$m]:-}|${wkib[$m]:-}|ONNX Runtime cannot load it")
+			rows+=("$name|$m|-|-|-|${simacc[$m]:-}|${wkib[$m]:-}|ONNX Runtime cannot run it")
 			continue
 		fi
 		speed=$(node -e 'console.log((+process.argv[1] / +process.argv[2]).toFixed(2))' "${best[$m]}" "${best[fp32]:-${best[$m]}}")

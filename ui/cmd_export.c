@@ -10,7 +10,9 @@
  * it.  The exports are then read off that simulation (analysis/export.h):
  *   --qdq OUT.onnx            ONNX Runtime QDQ model (opset raised as needed)
  *   --ort-overrides OUT.json  quantize_static options: TensorQuantOverrides,
- *                             nodes_to_exclude, op_types_to_quantize
+ *                             nodes_to_exclude, op_types_to_quantize; refused
+ *                             (nothing written) when the policy has nodes they
+ *                             cannot express, unless --ort-partial
  *   --trt-precisions OUT.txt  trtexec --layerPrecisions / --layerOutputTypes
  *   --sim-logits OUT.npy      qlens' simulated outputs on the evaluation set
  *                             (what the ONNX Runtime comparison checks against)
@@ -31,7 +33,7 @@
 static const char export_help[] =
 	"usage: qlens export [BUNDLE|MODEL.onnx] --policy FILE [--qdq OUT.onnx]\n"
 	"                    [--ort-overrides OUT.json] [--trt-precisions OUT.txt]\n"
-	"                    [--sim-logits OUT.npy] [--accept-model-change]\n"
+	"                    [--sim-logits OUT.npy] [--ort-partial] [--accept-model-change]\n"
 	"                    [--accept-recalibration] [--calib FILE.npy] [--eval FILE.npy]\n"
 	"                    [--threads N] [--batch N]\n\n"
 	"Export a policy file (qlens policy) for real runtimes:\n"
@@ -41,6 +43,10 @@ static const char export_help[] =
 	"                            13, 19 for fp8, 21 for int4/int16)\n"
 	"  --ort-overrides OUT.json  onnxruntime.quantization.quantize_static options:\n"
 	"                            TensorQuantOverrides, nodes_to_exclude, op types\n"
+	"  --ort-partial             write the ONNX Runtime options even when the policy has\n"
+	"                            nodes they cannot express (fp16/bf16/fp8e5m2, per-block\n"
+	"                            weights): those are excluded (kept in float) and listed\n"
+	"                            under \"unsupported\"; without it, export refuses\n"
 	"  --trt-precisions OUT.txt  trtexec --layerPrecisions / --layerOutputTypes\n"
 	"  --sim-logits OUT.npy      qlens' simulated outputs on the evaluation set\n"
 	"  --accept-model-change     use the policy although the model's sha256 changed\n"
@@ -117,6 +123,7 @@ int cmd_export(int argc, char **argv)
 		{ "ort-overrides", required_argument, NULL, 'o' },
 		{ "trt-precisions", required_argument, NULL, 'r' },
 		{ "sim-logits", required_argument, NULL, 'l' },
+		{ "ort-partial", no_argument, NULL, 'p' },
 		{ "accept-model-change", no_argument, NULL, 'A' },
 		{ "accept-recalibration", no_argument, NULL, 'R' },
 		{ "calib", required_argument, NULL, 'C' },
@@ -129,7 +136,7 @@ int cmd_export(int argc, char **argv)
 	};
 	const char *policy_path = NULL, *qdq = NULL, *ort = NULL, *trt = NULL, *logits = NULL;
 	const char *calib = NULL, *evalf = NULL, *labels = NULL;
-	bool accept_model = false, accept_recal = false;
+	bool accept_model = false, accept_recal = false, ort_partial = false;
 	int64_t threads = cli_default_threads(), batch = 64;
 	int c;
 	optind = 1;
@@ -140,6 +147,7 @@ int cmd_export(int argc, char **argv)
 		case 'o': ort = optarg; break;
 		case 'r': trt = optarg; break;
 		case 'l': logits = optarg; break;
+		case 'p': ort_partial = true; break;
 		case 'A': accept_model = true; break;
 		case 'R': accept_recal = true; break;
 		case 'C': calib = optarg; break;
@@ -175,7 +183,7 @@ int cmd_export(int argc, char **argv)
 	struct sim sim = { 0 };
 	struct export_qdq x = { 0 };
 	bool have_doc = false, have_sim = false;
-	char *text = NULL;
+	char *text = NULL, *ort_text = NULL;
 	int rc = 1;
 	policy_doc_init(&doc);
 	if (bundle_open(path, &b, &e))
@@ -230,7 +238,17 @@ int cmd_export(int argc, char **argv)
 	}
 	struct export_info info = { .qlens_version = QLENS_VERSION,
 				    .policy_file = base_name(policy_path), .policy_sha256 = psha,
-				    .model_file = base_name(b.model_path) };
+				    .model_file = base_name(b.model_path),
+				    .ort_partial = ort_partial };
+	/* the ORT options can be refused: decide before any file is written */
+	if (ort && export_ort_overrides_json(&sim, &info, &ort_text, &e)) {
+		err_prefix(&e, "%s", ort);
+		rc = cli_fail(&e);
+		if (e.code == ERR_UNSUPPORTED)
+			fprintf(stderr, "qlens: nothing written; use --qdq for an exact export, or pass "
+				"--ort-partial to exclude those nodes (kept in float)\n");
+		goto done;
+	}
 	if (qdq) {
 		if (export_qdq_plan(&sim, &info, &x, &e) ||
 		    onnx_save_edited(b.model_path, &x.edit, qdq, &e)) {
@@ -243,14 +261,8 @@ int cmd_export(int argc, char **argv)
 		       x.n_cast, x.n_weights, x.n_biases, x.n_act_pairs);
 	}
 	if (ort) {
-		if (export_ort_overrides_json(&sim, &info, &text, &e)) {
-			rc = cli_fail(&e);
+		if (write_text(ort, ort_text))
 			goto done;
-		}
-		if (write_text(ort, text))
-			goto done;
-		free(text);
-		text = NULL;
 		printf("%s: ONNX Runtime quantize_static options (TensorQuantOverrides)\n", ort);
 	}
 	if (trt) {
@@ -267,6 +279,7 @@ int cmd_export(int argc, char **argv)
 	rc = 0;
 done:
 	free(text);
+	free(ort_text);
 	export_qdq_fini(&x);
 	if (have_sim)
 		sim_fini(&sim);

@@ -17,6 +17,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { compare } from './npydiff.mjs';
+import { parseArgs, sessionConfig } from './run.mjs';
 import {
 	DTYPES, NpyError, convert, decodeNpy, encodeNpy, floatToHalf, halfToFloat, readNpy, writeNpy,
 } from './npy.mjs';
@@ -202,6 +203,17 @@ function reference(x, n) {
 	return y;
 }
 
+test('run.mjs session config entries nest by their dots', () => {
+	assert.deepEqual(sessionConfig({ spin: false, config: [['session.disable_quant_qdq', '1'],
+		['optimization.disable_specified_optimizers', 'A,B']] }), {
+		session: { intra_op: { allow_spinning: '0' }, disable_quant_qdq: '1' },
+		optimization: { disable_specified_optimizers: 'A,B' },
+	});
+	assert.deepEqual(parseArgs(['m.onnx', '--input', 'x.npy', '--config', 'a.b=c=d']).config, [['a.b', 'c=d']]);
+	assert.throws(() => parseArgs(['m.onnx', '--input', 'x.npy', '--config', '=x']), /KEY=VALUE/);
+	assert.throws(() => parseArgs(['m.onnx', '--input', 'x.npy', '--config', 'a..b=1']), /KEY=VALUE/);
+});
+
 function runScript(args) {
 	return spawnSync(process.execPath, [path.join(here, 'run.mjs'), ...args], { encoding: 'utf8' });
 }
@@ -222,6 +234,8 @@ test('run.mjs matches the arithmetic, chunked, padded and whole', { skip: !haveO
 		['dyn.onnx', ['--batch', '0']],
 		['dyn.onnx', ['--batch', '3', '--threads', '2', '--opt', 'disabled', '--repeat', '2']],
 		['fixed.onnx', []],
+		['dyn.onnx', ['--config', 'session.disable_quant_qdq=1',
+			'--config=optimization.disable_specified_optimizers=QDQSelectorActionTransformer']],
 	];
 	for (const [model, extra] of runs) {
 		const out = path.join(dir, 'y.npy');
@@ -240,6 +254,9 @@ test('run.mjs matches the arithmetic, chunked, padded and whole', { skip: !haveO
 	const wrong = runScript([path.join(dir, 'dyn.onnx'), '--input', 'z=' + xf]);
 	assert.equal(wrong.status, 2);
 	assert.match(wrong.stderr, /no input 'z'/);
+	const badConfig = runScript([path.join(dir, 'dyn.onnx'), '--input', xf, '--config', 'session.']);
+	assert.equal(badConfig.status, 2);
+	assert.match(badConfig.stderr, /--config: expected KEY=VALUE/);
 	const fixedBatch = runScript([path.join(dir, 'fixed.onnx'), '--input', xf, '--batch', '5']);
 	assert.equal(fixedBatch.status, 2);
 	assert.match(fixedBatch.stderr, /fixed batch size of 4/);

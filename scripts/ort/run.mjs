@@ -27,8 +27,8 @@ import { DTYPES, NpyError, convert, numel, readNpy, writeNpy } from './npy.mjs';
 
 const USAGE = `usage: node scripts/ort/run.mjs MODEL.onnx --input [NAME=]FILE.npy ...
        [--output [NAME=]FILE.npy | --output DIR] [--threads N] [--batch N]
-       [--repeat R] [--opt disabled|basic|extended|all] [--no-spin] [--json]
-       [--quiet]
+       [--repeat R] [--opt disabled|basic|extended|all] [--no-spin]
+       [--config KEY=VALUE ...] [--json] [--quiet]
 
   --input    one per model input, in the model's input order unless NAME= is
              given; several files may follow one --input
@@ -44,6 +44,9 @@ const USAGE = `usage: node scripts/ort/run.mjs MODEL.onnx --input [NAME=]FILE.np
   --opt      graph optimization level (default all)
   --no-spin  intra-op threads sleep instead of spinning while they wait
              (ORT's default is to spin; spinning suffers on a busy machine)
+  --config   an ONNX Runtime session config entry, repeatable, e.g.
+             optimization.disable_specified_optimizers=QDQSelectorActionTransformer
+             (run at --opt all without the QDQ fusions) or session.disable_quant_qdq=1
   --json     print {"samples","seconds","samples_per_s","threads","batch",...}
   --quiet    no notes on stderr (conversions, padding)`;
 
@@ -68,10 +71,28 @@ function splitNamed(arg) {
 	return { name: arg.slice(0, eq), file: arg.slice(eq + 1) };
 }
 
+/* ONNX Runtime's session config entries as onnxruntime-node takes them: the
+ * dotted keys ("session.intra_op.allow_spinning") as nested objects. */
+export function sessionConfig(opts) {
+	const extra = {};
+	const entries = [['session.intra_op.allow_spinning', opts.spin ? '1' : '0'], ...opts.config];
+	for (const [key, value] of entries) {
+		const parts = key.split('.');
+		let o = extra;
+		for (const k of parts.slice(0, -1)) {
+			if (typeof o[k] !== 'object')
+				o[k] = {};
+			o = o[k];
+		}
+		o[parts[parts.length - 1]] = value;
+	}
+	return extra;
+}
+
 export function parseArgs(argv) {
 	const o = {
 		model: null, inputs: [], outputs: [], threads: 1, batch: null, repeat: 1,
-		opt: 'all', spin: true, json: false, quiet: false, help: false,
+		opt: 'all', spin: true, config: [], json: false, quiet: false, help: false,
 	};
 	for (let i = 0; i < argv.length; i++) {
 		let a = argv[i];
@@ -122,6 +143,14 @@ export function parseArgs(argv) {
 		case '--no-spin':
 			o.spin = false;
 			break;
+		case '--config': {
+			const v = takeValue();
+			const eq = v === undefined ? -1 : v.indexOf('=');
+			if (eq <= 0 || v.startsWith('.') || v.slice(0, eq).endsWith('.') || v.slice(0, eq).includes('..'))
+				throw new UsageError(`--config: expected KEY=VALUE (e.g. session.disable_quant_qdq=1), got '${v}'`);
+			o.config.push([v.slice(0, eq), v.slice(eq + 1)]);
+			break;
+		}
 		case '--json':
 			o.json = true;
 			break;
@@ -355,7 +384,7 @@ export async function main(argv) {
 			interOpNumThreads: 1,
 			executionMode: 'sequential',
 			graphOptimizationLevel: opts.opt,
-			extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
+			extra: sessionConfig(opts),
 		});
 	} catch (err) {
 		throw new RunError(`${opts.model}: ONNX Runtime cannot load the model: ${err.message}`);

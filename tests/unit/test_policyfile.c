@@ -267,6 +267,35 @@ static void m_calibrator(cJSON *root)
 	cJSON_ReplaceItemInObject(c, "method", cJSON_CreateString("kl"));
 }
 
+static void m_unknown_node_key(cJSON *root)
+{
+	/* a misspelt "precision" must not silently drop the override */
+	cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "nodes"), "head");
+	cJSON *p = cJSON_DetachItemFromObject(n, "precision");
+	cJSON_AddItemToObject(n, "precison", p);
+}
+static void m_unknown_calib_key(cJSON *root)
+{
+	cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "defaults"), "calibrator");
+	cJSON_AddNumberToObject(c, "percentil", 99.9);
+}
+static void m_duplicate_key(cJSON *root)
+{
+	/* cJSON appends without checking: the text holds "weight_format" twice */
+	cJSON_AddStringToObject(cJSON_GetObjectItem(root, "defaults"), "weight_format", "int4");
+}
+static void m_unknown_act_format(cJSON *root)
+{
+	cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "nodes"), "proj/MatMul");
+	cJSON *in = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(n, "tensors"), "inputs"), 0);
+	cJSON_ReplaceItemInObject(in, "format", cJSON_CreateString("uint7"));
+}
+static void m_bad_sha(cJSON *root)
+{
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(root, "model"), "sha256",
+				  cJSON_CreateString("not-a-hash"));
+}
+
 static void expect_error(const struct fixture *f, mutate_fn m, const char *want)
 {
 	cJSON *root = cJSON_Parse(f->json);
@@ -304,6 +333,11 @@ static void test_validation(void **state)
 	expect_error(&f, m_gran, "granularity 'per-channel' is not available for fp16 weights");
 	expect_error(&f, m_version, "version 2 is not supported");
 	expect_error(&f, m_calibrator, "unknown calibrator 'kl'");
+	expect_error(&f, m_unknown_node_key, "nodes.head: unknown key 'precison'");
+	expect_error(&f, m_unknown_calib_key, "unknown key 'percentil'");
+	expect_error(&f, m_duplicate_key, "'weight_format'");
+	expect_error(&f, m_unknown_act_format, "unknown format 'uint7'");
+	expect_error(&f, m_bad_sha, "sha256");
 
 	struct policy_doc d;
 	struct err e = { 0 };
@@ -674,7 +708,8 @@ static void test_other_exports(void **state)
 	setup_sim(&f, "int8", QG_COUNT, "head=fp16");
 	struct err e = { 0 };
 	char *text;
-	assert_int_equal(export_ort_overrides_json(&f.sim, NULL, &text, &e), OK);
+	struct export_info partial = { .ort_partial = true };
+	assert_int_equal(export_ort_overrides_json(&f.sim, &partial, &text, &e), OK);
 	cJSON *root = cJSON_Parse(text);
 	free(text);
 	assert_non_null(root);
@@ -709,6 +744,177 @@ static void test_other_exports(void **state)
 	teardown_fix(&f);
 }
 
+
+/* ---- what ONNX Runtime's quantizer cannot express ----------------------------------- */
+
+static cJSON *ort_doc(struct fixture *f, bool partial, enum status want, struct err *e)
+{
+	char *text = NULL;
+	struct export_info info = { .ort_partial = partial };
+	assert_int_equal(export_ort_overrides_json(&f->sim, &info, &text, e), want);
+	if (want != OK) {
+		assert_null(text);
+		return NULL;
+	}
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	assert_non_null(root);
+	return root;
+}
+
+static bool json_array_has(const cJSON *arr, const char *s)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+		if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
+			return true;
+	return false;
+}
+
+static void test_ort_refuses(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct err e = { 0 };
+	/* an fp16 node: refused by default, the error names it and says why */
+	setup_sim(&f, "int8", QG_COUNT, "head=fp16");
+	ort_doc(&f, false, ERR_UNSUPPORTED, &e);
+	assert_non_null(strstr(e.msg, "cannot express 1 node(s)"));
+	assert_non_null(strstr(e.msg, "'head' (fp16: ONNX Runtime has no QuantType for it)"));
+	assert_null(strstr(e.msg, "proj/MatMul"));
+	cJSON *root = ort_doc(&f, true, OK, &e);
+	cJSON *qs = cJSON_GetObjectItem(root, "quantize_static");
+	assert_true(json_array_has(cJSON_GetObjectItem(qs, "nodes_to_exclude"), "head"));
+	assert_false(json_array_has(cJSON_GetObjectItem(qs, "nodes_to_exclude"), "proj/MatMul"));
+	cJSON_Delete(root);
+	teardown_fix(&f);
+
+	/* per-block int4 weights: both weight nodes named, both excluded when partial */
+	setup_sim(&f, "w4a8", QG_COUNT, NULL);
+	ort_doc(&f, false, ERR_UNSUPPORTED, &e);
+	assert_non_null(strstr(e.msg, "cannot express 2 node(s)"));
+	assert_non_null(strstr(e.msg, "'proj/MatMul' (int4 weights per block of 32: "
+				      "TensorQuantOverrides has no block size)"));
+	assert_non_null(strstr(e.msg, "'head' (int4"));
+	root = ort_doc(&f, true, OK, &e);
+	qs = cJSON_GetObjectItem(root, "quantize_static");
+	cJSON *ex = cJSON_GetObjectItem(qs, "nodes_to_exclude");
+	assert_true(json_array_has(ex, "proj/MatMul"));
+	assert_true(json_array_has(ex, "head"));
+	cJSON *ov = cJSON_GetObjectItem(cJSON_GetObjectItem(qs, "extra_options"), "TensorQuantOverrides");
+	assert_null(cJSON_GetObjectItem(ov, "w1")); /* no half-true weight override */
+	assert_false(json_array_has(cJSON_GetObjectItem(qs, "op_types_to_quantize"), "MatMul"));
+	cJSON_Delete(root);
+	teardown_fix(&f);
+
+	/* per-channel int4 (no blocks) and int8 are expressible: no refusal */
+	setup_sim(&f, "w4a8", QG_CHANNEL, NULL);
+	root = ort_doc(&f, false, OK, &e);
+	ov = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "quantize_static"),
+						     "extra_options"), "TensorQuantOverrides");
+	cJSON *w1 = cJSON_GetArrayItem(cJSON_GetObjectItem(ov, "w1"), 0);
+	assert_string_equal(cJSON_GetObjectItem(w1, "quant_type")->valuestring, "QInt4");
+	cJSON_Delete(root);
+	teardown_fix(&f);
+}
+
+/* ---- TensorRT layer names ---------------------------------------------------------------- */
+
+/* trtexec's reading of --layerPrecisions / --layerOutputTypes (sampleOptions.cpp:
+ * split at ',', the precision after the last ':', single quotes deleted from
+ * the name): the precision it gives `layer`, or NULL. */
+static const char *trtexec_lookup(const char *text, const char *flag, const char *layer,
+				  char *buf, size_t n)
+{
+	const char *line = strstr(text, flag);
+	assert_non_null(line);
+	line += strlen(flag);
+	size_t len = strcspn(line, "\n");
+	char *spec = strndup(line, len);
+	assert_non_null(spec);
+	const char *found = NULL;
+	for (char *item = spec, *next; item; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		char *colon = strrchr(item, ':');
+		assert_non_null(colon);
+		*colon = '\0';
+		char name[256];
+		size_t k = 0;
+		for (const char *c = item; *c && k + 1 < sizeof name; c++)
+			if (*c != '\'')
+				name[k++] = *c;
+		name[k] = '\0';
+		if (strcmp(name, layer) == 0) {
+			snprintf(buf, n, "%s", colon + 1);
+			found = buf;
+		}
+	}
+	free(spec);
+	return found;
+}
+
+static void test_trt_names(void **state)
+{
+	(void)state;
+	assert_null(export_trt_name_problem("/blocks.0/attn/MatMul"));
+	assert_null(export_trt_name_problem("enc:0/fc:1"));
+	assert_null(export_trt_name_problem("with space"));
+	assert_null(export_trt_name_problem("a+b"));
+	assert_non_null(strstr(export_trt_name_problem("a,b"), "','"));
+	assert_non_null(strstr(export_trt_name_problem("it's"), "single quote"));
+	assert_non_null(strstr(export_trt_name_problem("conv*"), "wildcard"));
+	assert_non_null(strstr(export_trt_name_problem("two\nlines"), "control character"));
+	assert_non_null(strstr(export_trt_name_problem(""), "empty"));
+
+	struct fixture f;
+	setup_sim(&f, "int8", QG_COUNT, "head=fp16");
+	struct graph *g = f.g;
+	int mm = graph_find_node(g, "proj/MatMul"), add = graph_find_node(g, "proj/Add");
+	int head = graph_find_node(g, "head"), norm = graph_find_node(g, "norm");
+	int rs = graph_find_node(g, "reshape");
+	assert_true(mm >= 0 && add >= 0 && head >= 0 && norm >= 0 && rs >= 0);
+	/* the graph's names live in its arena: point them at literals for this test */
+	g->nodes[mm].name = "enc:0/proj:MatMul";
+	g->nodes[head].name = "head/fc 1";
+	g->nodes[add].name = "proj,Add";
+	g->nodes[norm].name = "it's\nnorm";
+	g->nodes[rs].name = "res*hape";
+	char *text;
+	struct err e = { 0 };
+	assert_int_equal(export_trt_text(&f.sim, NULL, &text, &e), OK);
+	char buf[32];
+	const char *p = trtexec_lookup(text, "--layerPrecisions=", "enc:0/proj:MatMul", buf, sizeof buf);
+	assert_non_null(p);
+	assert_string_equal(p, "int8");
+	p = trtexec_lookup(text, "--layerPrecisions=", "head/fc 1", buf, sizeof buf);
+	assert_non_null(p);
+	assert_string_equal(p, "fp16");
+	p = trtexec_lookup(text, "--layerOutputTypes=", "head/fc 1", buf, sizeof buf);
+	assert_non_null(p);
+	assert_string_equal(p, "fp16");
+	p = trtexec_lookup(text, "--layerOutputTypes=", "enc:0/proj:MatMul", buf, sizeof buf);
+	assert_non_null(p);
+	assert_string_equal(p, "int8");
+	/* names trtexec would misread are left out, and said so (escaped, one line each) */
+	assert_null(trtexec_lookup(text, "--layerPrecisions=", "proj", buf, sizeof buf));
+	assert_null(trtexec_lookup(text, "--layerPrecisions=", "Add", buf, sizeof buf));
+	assert_null(strstr(text, "res*hape:"));
+	assert_non_null(strstr(text, "# 3 node(s) left out"));
+	assert_non_null(strstr(text, "#   node 'proj,Add' (Add): its name holds ','"));
+	assert_non_null(strstr(text, "#   node 'it's\\x0anorm' (LayerNormalization)"));
+	assert_non_null(strstr(text, "#   node 'res*hape' (Reshape): its name holds '*'"));
+	/* every line is a comment or one of the two flags */
+	for (const char *l = text; *l; l = strchr(l, '\n') + 1) {
+		assert_true(l[0] == '#' || strncmp(l, "--layerPrecisions=", 18) == 0 ||
+			    strncmp(l, "--layerOutputTypes=", 19) == 0);
+		assert_non_null(strchr(l, '\n'));
+	}
+	free(text);
+	teardown_fix(&f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -730,6 +936,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_export_mixed_fp16),
 		cmocka_unit_test(test_export_keeps_bytes),
 		cmocka_unit_test(test_other_exports),
+		cmocka_unit_test(test_ort_refuses),
+		cmocka_unit_test(test_trt_names),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[300];

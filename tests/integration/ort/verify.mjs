@@ -7,15 +7,20 @@
  * chain a user runs:
  *   qlens policy BUNDLE ... --out P.json          (calibrate, simulate, record)
  *   qlens export BUNDLE --policy P.json --qdq M.onnx --sim-logits S.npy
- *                --ort-overrides O.json --trt-precisions T.txt
+ *                --trt-precisions T.txt
+ *   qlens export BUNDLE --policy P.json --ort-overrides O.json [--ort-partial]
  *   node scripts/ort/run.mjs M.onnx --input eval.npy --output R.npy
  * and checks, on the bundle's evaluation set:
  *   |top-1(qlens) - top-1(ONNX Runtime)| <= 0.3 points
  *   agreement of the two predictions   >= 99.5 %
  * plus that the ONNX Runtime override file obeys ONNX Runtime's
  * TensorQuantOverrides rules (quantization/tensor_quant_overrides.py) and
- * names only tensors the policy records, and that the TensorRT file carries
- * both trtexec flags.
+ * names only tensors the policy records, that it is refused (naming the
+ * nodes, writing nothing) exactly for the policies with nodes it cannot
+ * express (fp16, per-block int4) and written with --ort-partial, that the
+ * TensorRT file carries both trtexec flags, and, per bundle, that a policy
+ * recorded for another model (sha256) is refused with a clear message and
+ * accepted with --accept-model-change.
  *
  * ONNX Runtime runs at its default optimization level ("all": QDQ groups are
  * fused into integer kernels, as a deployment runs them); the checks apply
@@ -30,6 +35,9 @@
  *
  * usage: node verify.mjs --qlens PATH [--samples DIR] [--work DIR]
  *                        [--table FILE.md] [--bundle NAME ...] [--policy NAME ...]
+ * The Markdown table (stdout, and FILE.md with --table) is the one README.md
+ * shows; rerun it with
+ *   node tests/integration/ort/verify.mjs --qlens build/ui/qlens --table t.md
  * Exit: 0 all checks passed, 1 a check failed, 77 ONNX Runtime is missing
  * (meson's "skipped").
  */
@@ -47,12 +55,14 @@ const RUN = path.join(ROOT, 'scripts/ort/run.mjs');
 const TOP1_TOL = 0.003;
 const MIN_AGREE = 0.995;
 
-/* name, label, qlens policy arguments (a function of the bundle for the mixed one) */
+/* name, label, qlens policy arguments (a function of the bundle for the mixed
+ * one); ortRefuses: the ONNX Runtime quantizer options must be refused (fp16
+ * nodes, per-block weights) unless --ort-partial is given */
 const POLICIES = [
 	{ name: 'int8-pt', label: 'int8 per-tensor', args: () => ['--preset', 'int8', '--granularity', 'per-tensor'] },
 	{ name: 'int8-pc', label: 'int8 per-channel', args: () => ['--preset', 'int8'] },
-	{ name: 'mixed', label: 'int8 + fp16 (first and last weight layers)', args: (b) => ['--preset', 'int8', ...b.mixedSets] },
-	{ name: 'w4a8', label: 'int4 weights (per-block 32) / uint8 activations', args: () => ['--preset', 'w4a8'] },
+	{ name: 'mixed', label: 'int8 + fp16 (first and last weight layers)', args: (b) => ['--preset', 'int8', ...b.mixedSets], ortRefuses: true },
+	{ name: 'w4a8', label: 'int4 weights (per-block 32) / uint8 activations', args: () => ['--preset', 'w4a8'], ortRefuses: true },
 	{ name: 'w8a16', label: 'int8 weights / int16 activations', args: () => ['--preset', 'w8a16'] },
 	{ name: 'fp8', label: 'fp8 e4m3 weights and activations', args: () => ['--preset', 'fp8e4m3'] },
 ];
@@ -174,6 +184,28 @@ function policyTensors(policy) {
 	return names;
 }
 
+/* A policy made for another model (its recorded sha256 changed) is refused
+ * with a message naming both hashes and the way out, and accepted with
+ * --accept-model-change. */
+function checkModelHash(o, b, work) {
+	const src = path.join(work, `${b.name}.int8-pc.json`);
+	if (!fs.existsSync(src))
+		return [];
+	const pol = JSON.parse(fs.readFileSync(src, 'utf8'));
+	const fake = '0'.repeat(64);
+	pol.model.sha256 = fake;
+	const f = path.join(work, `${b.name}.other-model.json`);
+	fs.writeFileSync(f, JSON.stringify(pol, null, 1));
+	const args = ['export', b.dir, '--policy', f, '--trt-precisions', path.join(work, `${b.name}.other.trt.txt`)];
+	let r = sh(o.qlens, args);
+	if (r.ok)
+		return ['a policy recorded for another model (sha256 changed) was accepted'];
+	if (!r.out.includes(`made for a model with sha256 ${fake}`) || !r.out.includes('--accept-model-change'))
+		return [`model-hash refusal does not say what is wrong: ${r.out}`];
+	r = sh(o.qlens, [...args, '--accept-model-change']);
+	return r.ok ? [] : [`--accept-model-change did not accept the policy: ${r.out}`];
+}
+
 async function main() {
 	const o = parseArgs(process.argv.slice(2));
 	let npy;
@@ -258,14 +290,40 @@ async function main() {
 				continue;
 			}
 			r = sh(o.qlens, ['export', b.dir, '--policy', `${base}.json`, '--qdq', `${base}.onnx`,
-				'--sim-logits', `${base}.sim.npy`, '--ort-overrides', `${base}.ort.json`,
-				'--trt-precisions', `${base}.trt.txt`]);
+				'--sim-logits', `${base}.sim.npy`, '--trt-precisions', `${base}.trt.txt`]);
 			if (!r.ok) {
 				fail(`qlens export: ${r.out}`);
 				continue;
 			}
 			const policy = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
 			row.opset = (/opset (\d+)/.exec(r.out) || [])[1];
+			/* ONNX Runtime's quantizer options: refused, naming the nodes, when the
+			 * policy has what they cannot express; then written with --ort-partial */
+			const ortArgs = ['export', b.dir, '--policy', `${base}.json`, '--ort-overrides', `${base}.ort.json`];
+			fs.rmSync(`${base}.ort.json`, { force: true });
+			r = sh(o.qlens, ortArgs);
+			const refused = !r.ok && /cannot express \d+ node\(s\) of this policy: '/.test(r.out);
+			if (!r.ok && !refused) {
+				fail(`qlens export --ort-overrides: ${r.out}`);
+				continue;
+			}
+			if (refused !== Boolean(p.ortRefuses)) {
+				fail(refused ? `ORT overrides refused unexpectedly: ${r.out}` :
+					'ORT overrides written although the policy has nodes they cannot express');
+				continue;
+			}
+			if (refused) {
+				if (fs.existsSync(`${base}.ort.json`)) {
+					fail('a refused ORT override export left a file behind');
+					continue;
+				}
+				row.ort_refused = (/cannot express (\d+) node/.exec(r.out) || [])[1];
+				r = sh(o.qlens, [...ortArgs, '--ort-partial']);
+				if (!r.ok) {
+					fail(`qlens export --ort-overrides --ort-partial: ${r.out}`);
+					continue;
+				}
+			}
 			const ovProblems = checkOverrides(JSON.parse(fs.readFileSync(`${base}.ort.json`, 'utf8')),
 				policyTensors(policy));
 			if (ovProblems.length) {
@@ -344,13 +402,23 @@ async function main() {
 			}
 		}
 	}
+	for (const b of bundles) {
+		const problems = checkModelHash(o, b, work);
+		if (problems.length) {
+			failed++;
+			process.stdout.write(`FAIL ${b.name} model hash: ${problems.join('; ')}\n`);
+		} else if (fs.existsSync(path.join(work, `${b.name}.int8-pc.json`))) {
+			process.stdout.write(`ok   ${b.name}: a policy for another model is refused, and accepted with --accept-model-change\n`);
+		}
+	}
 	const pct = (x) => (x === undefined ? '-' : `${(100 * x).toFixed(2)} %`);
 	let md = '| bundle | policy | opset | FP32 top-1 | qlens top-1 | ORT top-1 | agreement | ORT opt | ' +
-		'agreement, opt disabled | result |\n|---|---|---|---|---|---|---|---|---|---|\n';
+		'agreement, opt disabled | ORT overrides | result |\n|---|---|---|---|---|---|---|---|---|---|---|\n';
 	for (const r of rows) {
 		const res = r.unsupported ? 'ORT cannot run it' : r.ok ? 'pass' : r.known ? 'known deviation' : 'FAIL';
 		md += `| ${r.bundle} | ${r.label} | ${r.opset ?? '-'} | ${pct(r.fp32)} | ${pct(r.qlens)} | ` +
-			`${pct(r.ort)} | ${pct(r.agreement)} | ${r.opt ?? '-'} | ${pct(r.agreement_disabled)} | ${res} |\n`;
+			`${pct(r.ort)} | ${pct(r.agreement)} | ${r.opt ?? '-'} | ${pct(r.agreement_disabled)} | ` +
+			`${r.ort_refused ? `refused (${r.ort_refused} nodes); --ort-partial` : r.error && !r.samples ? '-' : 'written'} | ${res} |\n`;
 	}
 	const notes = rows.filter((r) => r.notes?.length || r.error)
 		.map((r) => `- ${r.bundle} / ${r.policy}: ${[...(r.notes || []), ...(r.error ? [r.error] : [])].join(' | ')}`);
