@@ -42,6 +42,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fileio.h"
+#include "modelinfo.h"
+#include "policyfile.h"
 #include "sha256.h"
 
 #define SAVE_EVERY_S 2.0
@@ -59,6 +62,19 @@ struct job {
 	bool has_pol;
 	char method[64];  /* JOB_CALIBRATE, "" = keep */
 	int64_t samples;
+	struct search_opts sopts; /* JOB_AUTO */
+};
+
+/* The last finished search (JOB_AUTO), guarded by the lock. */
+struct auto_out {
+	bool have;
+	uint64_t id;
+	struct search_opts opts;
+	enum status status;
+	struct search_space sp;
+	struct search_result res;
+	struct policy_doc doc;	/* the result as a policy file */
+	bool have_doc;
 };
 
 struct session {
@@ -99,6 +115,7 @@ struct session {
 
 	/* published: written by the worker under the lock */
 	struct session_snap pub;
+	struct auto_out aout;
 };
 
 static double now_s(void)
@@ -677,6 +694,201 @@ static enum status run_calibrate(struct session *s, struct job *j, struct err *e
 	return st;
 }
 
+/* ---- automatic search ---------------------------------------------------------------- */
+
+static void auto_out_clear(struct auto_out *a)
+{
+	if (a->have) {
+		search_space_fini(&a->sp);
+		search_result_fini(&a->res);
+	}
+	if (a->have_doc)
+		policy_doc_fini(&a->doc);
+	memset(a, 0, sizeof *a);
+}
+
+static void auto_publish_best(struct session *s, const struct search_result *r)
+{
+	struct session_auto *q = &s->pub.search;
+	q->evaluations = r->evaluations;
+	q->n_points = r->n_points;
+	q->has_best = r->best >= 0;
+	if (r->best >= 0) {
+		const struct search_point *p = &r->points[r->best];
+		q->best_cost = p->cost;
+		q->best_weight_bytes = p->wbytes;
+		q->best_bitops = p->bitops;
+		q->best = p->m;
+	}
+}
+
+/* After each measurement of the search: from the worker. */
+static void on_search(void *user, const struct search_result *r, const char *what,
+		      bool starting)
+{
+	(void)starting;
+	struct session *s = user;
+	pthread_mutex_lock(&s->lock);
+	struct session_auto *q = &s->pub.search;
+	auto_publish_best(s, r);
+	snprintf(q->what, sizeof q->what, "%s", what);
+	q->elapsed_s = now_s() - s->t0;
+	s->pub.progress.done = r->evaluations;
+	publish(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct auto_eval {
+	struct session *s;
+	int max_evals;
+};
+
+static enum status auto_eval(void *user, const struct policy *pol, struct metrics_summary *out,
+			     struct err *e)
+{
+	struct auto_eval *a = user;
+	struct session *s = a->s;
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->pub.progress.what, sizeof s->pub.progress.what, "evaluation %d: %s",
+		 s->pub.search.evaluations + 1, s->pub.search.what);
+	s->w_total = a->max_evals > 0 ? a->max_evals : 1;
+	s->w_done = s->pub.search.evaluations;
+	s->w_cur = 1;
+	s->est_first = true;
+	publish(s);
+	pthread_mutex_unlock(&s->lock);
+	struct eval_progress pr = { on_est, s };
+	enum status st = engine_eval_policy(&s->en, pol, &pr, out, NULL, e);
+	if (!st) {
+		pthread_mutex_lock(&s->lock);
+		s->pub.evaluations++;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return st;
+}
+
+static const char *rel_to(const char *dir, const char *path)
+{
+	size_t n = dir ? strlen(dir) : 0;
+	if (path && n && strncmp(path, dir, n) == 0 && path[n] == '/')
+		return path + n + 1;
+	return path;
+}
+
+/* The result as a complete policy file: simulate it once more for its
+ * parameters; the evaluation is the one the search measured. */
+static enum status auto_doc(struct session *s, struct auto_out *a, struct err *e)
+{
+	const struct bundle *b = s->b;
+	const struct search_point *p = &a->res.points[a->res.best];
+	char sha[4][65];
+	const char *paths[4] = { b->model_path, b->calib_path, b->eval_path, b->labels_path };
+	enum status st;
+	for (int i = 0; i < 4; i++) {
+		sha[i][0] = 0;
+		if (paths[i] && (st = policy_file_sha256(paths[i], sha[i], e)))
+			return st;
+	}
+	struct policy pol;
+	if ((st = search_policy(&a->sp, p->choice, &pol, e)))
+		return st;
+	struct sim sim;
+	st = sim_prepare(&sim, s->g, &s->en.ev.cal, &pol, e);
+	policy_fini(&pol);
+	if (st)
+		return st;
+	const char *slash = strrchr(b->model_path, '/');
+	struct policy_doc_source src = {
+		.model_file = slash ? slash + 1 : b->model_path, .model_sha256 = sha[0],
+		.calib_data = rel_to(b->dir, b->calib_path), .calib_sha256 = sha[1],
+		.calib_samples = s->en.ev.cal.samples,
+		.eval = &p->m, .eval_data = rel_to(b->dir, b->eval_path), .eval_sha256 = sha[2],
+		.labels_data = rel_to(b->dir, b->labels_path), .labels_sha256 = sha[3],
+		.metric = b->metric ? b->metric : "top1", .qlens_version = s->version,
+	};
+	policy_doc_init(&a->doc);
+	st = policy_doc_build(&a->doc, &sim, &src, e);
+	sim_fini(&sim);
+	if (st)
+		policy_doc_fini(&a->doc);
+	else
+		a->have_doc = true;
+	return st;
+}
+
+static enum status run_auto(struct session *s, struct job *j, struct err *e)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session_auto *q = &s->pub.search;
+	uint64_t submitted = q->submitted;
+	memset(q, 0, sizeof *q);
+	q->submitted = submitted;
+	q->id = j->id;
+	q->running = true;
+	q->status = OK;
+	q->max_evals = j->sopts.max_evals == 0 ? SEARCH_DEFAULT_MAX_EVALS
+			 : j->sopts.max_evals < 0 ? 0 : j->sopts.max_evals;
+	snprintf(q->what, sizeof q->what, "sweeping what the search needs");
+	publish(s);
+	pthread_mutex_unlock(&s->lock);
+	/* what the search reads: every isolate cell, the remove rows and the base run */
+	struct job sweep = { .kind = JOB_SWEEP, .kinds = SWEEP_ISOLATE | SWEEP_REMOVE };
+	enum status st = run_sweep(s, &sweep, e);
+	if (!st)
+		st = ensure_open(s, true, e);
+	struct model_info mi;
+	bool have_mi = false;
+	struct auto_out a = { .id = j->id, .opts = j->sopts };
+	if (!st && !(st = model_info_build(s->g, &mi, e)))
+		have_mi = true;
+	if (!st && !(st = search_space_build(&a.sp, s->g, &mi, &s->pub.res, s->en.cand, e))) {
+		a.have = true;
+		pthread_mutex_lock(&s->lock);
+		q->searching = true;
+		q->fp32_cost = j->sopts.objective == SEARCH_BITOPS ? a.sp.fp32.bitops
+								    : (double)a.sp.fp32.wbytes;
+		s->t0 = now_s();
+		s->pub.progress.done = 0;
+		s->pub.progress.total = q->max_evals;
+		publish(s);
+		pthread_mutex_unlock(&s->lock);
+		struct auto_eval ae = { s, q->max_evals };
+		struct search_eval ev = { auto_eval, &ae };
+		struct search_progress pr = { on_search, s };
+		st = search_run(&a.sp, &j->sopts, &ev, &pr, &s->cancel, &a.res, e);
+		if ((!st || st == ERR_CANCELLED) && a.res.best >= 0) {
+			struct err de = { 0 };
+			enum status ds = auto_doc(s, &a, &de);
+			if (ds && !st) {
+				st = ds;
+				*e = de;
+			}
+		}
+	}
+	if (have_mi)
+		model_info_fini(&mi);
+	a.status = st;
+	pthread_mutex_lock(&s->lock);
+	q->running = false;
+	q->status = st;
+	if (a.have) {
+		auto_publish_best(s, &a.res);
+		q->elapsed_s = a.res.seconds;
+		snprintf(q->what, sizeof q->what, "%s", a.res.stop[0] ? a.res.stop : status_str(st));
+	}
+	if (a.have && (!st || st == ERR_CANCELLED) && a.res.best >= 0) {
+		auto_out_clear(&s->aout);
+		s->aout = a;
+		s->aout.have = true;
+		q->done = true;
+	} else {
+		auto_out_clear(&a);
+	}
+	publish(s);
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
 /* ---- the worker ---------------------------------------------------------------- */
 
 static enum status run_job(struct session *s, struct job *j, struct err *e)
@@ -686,6 +898,7 @@ static enum status run_job(struct session *s, struct job *j, struct err *e)
 	case JOB_SWEEP: return run_sweep(s, j, e);
 	case JOB_POLICY: return run_policy(s, j, e);
 	case JOB_CALIBRATE: return run_calibrate(s, j, e);
+	case JOB_AUTO: return run_auto(s, j, e);
 	case JOB_NONE: break;
 	}
 	return OK;
@@ -855,9 +1068,15 @@ enum status session_open(const struct bundle *b, const struct graph *g,
 	pthread_mutex_lock(&s->lock);
 	enqueue(s, j, false);
 	pthread_mutex_unlock(&s->lock);
-	/* the worker (and the runner threads it starts) inherit a full signal mask */
+	/* the worker (and the runner threads it starts) inherit a mask of every
+	 * signal but the synchronous crash signals: a blocked SIGSEGV raised by a
+	 * fault kills the process without running the caller's handler (which
+	 * restores the terminal) */
+	static const int crash[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS };
 	sigset_t all, old;
 	sigfillset(&all);
+	for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
+		sigdelset(&all, crash[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&s->thread, NULL, worker_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -897,6 +1116,7 @@ void session_close(struct session *s)
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
 	engine_fini(&s->en);
+	auto_out_clear(&s->aout);
 	sweep_results_fini(&s->pub.res);
 	if (s->pipe_r >= 0)
 		close(s->pipe_r);
@@ -993,6 +1213,148 @@ enum status session_submit_policy(struct session *s, const struct policy *pol, u
 		*id = j->id;
 	pthread_mutex_unlock(&s->lock);
 	return OK;
+}
+
+enum status session_submit_auto(struct session *s, const struct search_opts *o, uint64_t *id,
+				struct err *e)
+{
+	enum status st = search_opts_check(o, e);
+	if (st)
+		return st;
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	j->kind = JOB_AUTO;
+	j->sopts = *o;
+	pthread_mutex_lock(&s->lock);
+	enqueue(s, j, false);
+	s->pub.search.submitted = j->id;
+	if (id)
+		*id = j->id;
+	pthread_mutex_unlock(&s->lock);
+	return OK;
+}
+
+void session_auto_result_fini(struct session_auto_result *r)
+{
+	if (!r)
+		return;
+	policy_fini(&r->pol);
+	for (int i = 0; i < r->n_frontier; i++)
+		policy_fini(&r->frontier[i].pol);
+	free(r->frontier);
+	memset(r, 0, sizeof *r);
+}
+
+enum status session_auto_result(struct session *s, struct session_auto_result *out,
+				struct err *e)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&s->lock);
+	const struct auto_out *a = &s->aout;
+	enum status st = OK;
+	if (!a->have) {
+		st = err_set(e, ERR_INVALID, "no search has finished");
+		goto done;
+	}
+	const struct search_point *p = &a->res.points[a->res.best];
+	out->id = a->id;
+	out->opts = a->opts;
+	out->status = a->status;
+	out->m = p->m;
+	out->cost = p->cost;
+	out->weight_bytes = p->wbytes;
+	out->bitops = p->bitops;
+	out->fp32_weight_bytes = a->sp.fp32.wbytes;
+	out->fp32_bitops = a->sp.fp32.bitops;
+	out->fp32_cost = a->opts.objective == SEARCH_BITOPS ? a->sp.fp32.bitops
+							     : (double)a->sp.fp32.wbytes;
+	out->evaluations = a->res.evaluations;
+	out->seconds = a->res.seconds;
+	out->allowed = a->res.allowed;
+	snprintf(out->stop, sizeof out->stop, "%s", a->res.stop);
+	search_choice_summary(&a->sp, p->choice, out->summary, sizeof out->summary);
+	if ((st = search_policy(&a->sp, p->choice, &out->pol, e)))
+		goto done;
+	int n = 0;
+	for (int i = 0; i < a->res.n_points; i++)
+		n += a->res.points[i].frontier;
+	out->frontier = calloc((size_t)n + 1, sizeof *out->frontier);
+	if (!out->frontier) {
+		st = err_set(e, ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (int i = 0; i < a->res.n_points; i++) {
+		const struct search_point *x = &a->res.points[i];
+		if (!x->frontier)
+			continue;
+		/* cost ascending */
+		int at = out->n_frontier;
+		while (at > 0 && out->frontier[at - 1].cost > x->cost) {
+			out->frontier[at] = out->frontier[at - 1];
+			at--;
+		}
+		struct session_auto_point *y = &out->frontier[at];
+		memset(y, 0, sizeof *y);
+		y->cost = x->cost;
+		y->weight_bytes = x->wbytes;
+		y->bitops = x->bitops;
+		y->m = x->m;
+		y->feasible = x->feasible;
+		y->from_sweep = x->from_sweep;
+		y->eval_no = x->eval_no;
+		out->n_frontier++;
+		if ((st = search_policy(&a->sp, x->choice, &y->pol, e)))
+			goto done;
+	}
+done:
+	pthread_mutex_unlock(&s->lock);
+	if (st)
+		session_auto_result_fini(out);
+	return st;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+enum status session_auto_save(struct session *s, const char *policy_path,
+			      const char *frontier_path, struct err *e)
+{
+	if (frontier_path && !ends_with(frontier_path, ".csv") && !ends_with(frontier_path, ".json"))
+		return err_set(e, ERR_INVALID, "%s: the frontier file must end in .csv or .json",
+			       frontier_path);
+	pthread_mutex_lock(&s->lock);
+	const struct auto_out *a = &s->aout;
+	enum status st = OK;
+	char *text = NULL;
+	if (!a->have || !a->have_doc) {
+		st = err_set(e, ERR_INVALID, "no search has finished");
+		goto done;
+	}
+	if (frontier_path) {
+		text = ends_with(frontier_path, ".csv")
+			       ? search_frontier_csv(&a->sp, &a->res, a->opts.objective)
+			       : search_frontier_json(&a->sp, &a->res, a->opts.objective, s->b->name);
+		if (!text) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto done;
+		}
+	}
+	if (policy_path && (st = policy_doc_save(&a->doc, policy_path, e)))
+		goto done;
+	if (text) {
+		size_t n = strlen(text);
+		if (ends_with(frontier_path, ".json"))
+			text[n++] = '\n'; /* cJSON's text has none; the write takes a length */
+		st = file_write_atomic(frontier_path, text, n, e);
+	}
+done:
+	pthread_mutex_unlock(&s->lock);
+	free(text);
+	return st;
 }
 
 void session_cancel(struct session *s)

@@ -17,7 +17,9 @@
  *    data is always freed, whether it ran, failed, was cancelled or dropped.
  *  - session_snapshot copies the published state out under the lock; the
  *    copy belongs to the caller (session_snap_fini).
- *  - the worker blocks every signal, so they reach the caller's thread.
+ *  - the worker blocks every signal but the crash signals (SIGSEGV, SIGBUS,
+ *    SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS), so the others reach the
+ *    caller's thread and a crash in the worker runs the caller's handler.
  *
  * Jobs: each runs to completion, fails (snap.error), or is cancelled
  * (session_cancel: the running job stops within ~100 ms - runs poll between
@@ -41,6 +43,7 @@
 #include "bundle.h"
 #include "metrics.h"
 #include "policy.h"
+#include "search.h"
 #include "sweepio.h"
 
 #define SESSION_DEFAULT_CANDS { "int8", "w4a8", "fp8e4m3", "fp16" }
@@ -68,7 +71,7 @@ struct session;
 
 enum session_state { SESSION_OPENING, SESSION_READY, SESSION_FAILED };
 
-enum job_kind { JOB_NONE, JOB_OPEN, JOB_CALIBRATE, JOB_SWEEP, JOB_POLICY };
+enum job_kind { JOB_NONE, JOB_OPEN, JOB_CALIBRATE, JOB_SWEEP, JOB_POLICY, JOB_AUTO };
 
 /* Sweep kinds, combinable. */
 #define SWEEP_LOCAL 1u
@@ -110,6 +113,29 @@ struct session_policy {
 	double first_s, final_s; /* from submission to the first estimate / the final figures */
 };
 
+/* The automatic search job (session_submit_auto): its progress and outcome.
+ * The policy and the frontier themselves are copied out with
+ * session_auto_result once `done`. */
+struct session_auto {
+	uint64_t submitted;	/* id of the last search submitted (0: none) */
+	uint64_t id;		/* the search the figures below belong to */
+	bool running;		/* under way (sweeping what is missing, then searching) */
+	bool searching;		/* past the sweep: evaluations below count */
+	bool done;		/* finished: the result is ready (session_auto_result) */
+	enum status status;	/* of the finished search; ERR_CANCELLED after a cancel */
+	char what[160];		/* the step under way, e.g. "proposal at risk budget 12 of 96" */
+	int evaluations;	/* measured runs so far (the sweep's not counted) */
+	int max_evals;
+	bool has_best;		/* a feasible quantized or FP32 policy is known */
+	double best_cost;	/* by the objective: weight bytes or BitOps */
+	int64_t best_weight_bytes;
+	double best_bitops;
+	struct metrics_summary best; /* its measured figures */
+	double fp32_cost;	/* the all-FP32 policy's cost by the objective */
+	int n_points;		/* measured policies (the sweep's included) */
+	double elapsed_s;	/* of the search phase */
+};
+
 struct session_snap {
 	uint64_t gen;		/* moves whenever anything below changes */
 	enum session_state state;
@@ -122,6 +148,7 @@ struct session_snap {
 	struct session_policy policy;
 	size_t cache_bytes, peak_cache_bytes; /* activation caches now / at most */
 	uint64_t evaluations;	 /* evaluations run so far (sweep steps and policies) */
+	struct session_auto search; /* the automatic search job */
 };
 
 /* Create the session and its worker and queue the open job.  Fails only on
@@ -139,6 +166,61 @@ enum status session_submit_calibrate(struct session *s, const char *method, int6
  * receives its id, which snap.policy.id reports once its figures arrive. */
 enum status session_submit_policy(struct session *s, const struct policy *pol, uint64_t *id,
 				  struct err *e);
+/* Automatic mixed precision (search.h): the cheapest policy whose measured
+ * top-1 drop is within o->max_drop.  The job first completes whatever
+ * isolate and remove results the sweep lacks (persisted like a sweep's, so a
+ * second search starts at once), then searches, measuring policies on the
+ * session's engine; snap.search shows the step, the evaluations so far and the
+ * best feasible cost so far.  It is cancelled like any job (session_cancel:
+ * snap.search.status ERR_CANCELLED, what was measured is kept and retrievable).
+ * Unlike a sweep it is not paused by a policy evaluation: a policy submitted
+ * meanwhile runs after it.  *id (may be NULL) receives its id.
+ * o->method SEARCH_FALLBACK runs the one-by-one fallback baseline instead. */
+enum status session_submit_auto(struct session *s, const struct search_opts *o, uint64_t *id,
+				struct err *e);
+
+/* One point of the measured frontier of (cost, top-1). */
+struct session_auto_point {
+	double cost;
+	int64_t weight_bytes;
+	double bitops;
+	struct metrics_summary m;
+	bool feasible, from_sweep;
+	int eval_no;		/* 1.. in order of evaluation; 0 measured by the sweep */
+	struct policy pol;
+};
+
+/* The outcome of the last finished search (a copy the caller owns). */
+struct session_auto_result {
+	uint64_t id;
+	struct search_opts opts;
+	enum status status;	/* OK, or ERR_CANCELLED: best so far */
+	struct policy pol;	/* the cheapest feasible policy measured (all-FP32 when none) */
+	struct metrics_summary m; /* its measured figures against FP32 */
+	double cost, fp32_cost;	/* by the objective */
+	int64_t weight_bytes, fp32_weight_bytes;
+	double bitops, fp32_bitops;
+	int evaluations;	/* measured runs (the sweep's not counted) */
+	double seconds;		/* wall time of the search (the sweep's not counted) */
+	double allowed;		/* the drop allowed, fraction */
+	char stop[128];		/* why it stopped */
+	char summary[256];	/* precisions used, e.g. "int8 12, w4a8 3, fp32 1" */
+	int n_frontier;
+	struct session_auto_point *frontier; /* cost ascending */
+};
+
+/* Copy the last finished search's outcome (ERR_INVALID when there is none).
+ * out is initialized here; free with session_auto_result_fini. */
+enum status session_auto_result(struct session *s, struct session_auto_result *out,
+				struct err *e);
+void session_auto_result_fini(struct session_auto_result *r);
+/* Write the last search's result: the policy file (policyfile.h: precisions,
+ * parameters, the measured evaluation, cost, hashes), and / or the frontier as
+ * CSV or JSON by the file's extension (.csv, .json).  Either path may be NULL.
+ * Atomic writes; nothing is written when the search has no result. */
+enum status session_auto_save(struct session *s, const char *policy_path,
+			      const char *frontier_path, struct err *e);
+
 /* Stop the running job and drop the queued ones. */
 void session_cancel(struct session *s);
 

@@ -7,8 +7,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bundle.h"
+#include "graph.h"
 
 int cli_fail(const struct err *e)
 {
@@ -67,4 +71,34 @@ int cli_default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+bool cli_data_option(int c, const char *arg, struct cli_data *d)
+{
+	switch (c) {
+	case CLI_OPT_CALIB: d->calib = arg; return true;
+	case CLI_OPT_EVAL: d->eval = arg; return true;
+	case CLI_OPT_LABELS: d->labels = arg; return true;
+	default: return false;
+	}
+}
+
+enum status cli_bundle_load(const char *path, const struct cli_data *d, struct bundle *b,
+			    struct graph **g, struct err *e)
+{
+	*g = NULL;
+	memset(b, 0, sizeof *b);
+	enum status st = bundle_open(path, b, e);
+	if (st)
+		return st;
+	if (d)
+		st = bundle_set_data(b, d->calib, d->eval, d->labels, e);
+	if (!st)
+		st = bundle_load_model(b, g, e);
+	if (st) {
+		graph_free(*g);
+		*g = NULL;
+		bundle_fini(b);
+	}
+	return st;
 }

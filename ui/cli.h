@@ -26,6 +26,36 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Parse a whole decimal integer in [lo, hi]; false otherwise. */
 bool cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
+/* Data files named on the command line: what a bare MODEL.onnx needs, or
+ * overrides of a bundle's own (NULL: as the bundle says).  A command takes
+ * them with CLI_DATA_OPTIONS in its getopt_long table (needs <getopt.h>),
+ * cli_data_option() in its switch and cli_bundle_load() to open (policy and
+ * the explorer do; sweep, eval and export still spell the same steps out). */
+struct cli_data {
+	const char *calib, *eval, *labels;
+};
+#define CLI_OPT_CALIB 0x100
+#define CLI_OPT_EVAL 0x101
+#define CLI_OPT_LABELS 0x102
+#define CLI_DATA_OPTIONS                                                                      \
+	{ "calib", required_argument, NULL, CLI_OPT_CALIB },                                  \
+	{ "eval", required_argument, NULL, CLI_OPT_EVAL },                                    \
+	{ "labels", required_argument, NULL, CLI_OPT_LABELS }
+#define CLI_DATA_HELP                                                                         \
+	"  --calib FILE.npy     calibration inputs (a bare model needs them)\n"                \
+	"  --eval FILE.npy      evaluation inputs\n"                                            \
+	"  --labels FILE.npy    evaluation labels (int64, one per evaluation input)\n"
+/* getopt_long's result c is one of the data options: store arg, true. */
+bool cli_data_option(int c, const char *arg, struct cli_data *d);
+
+/* Open the bundle folder or bare model at path, apply d (may be NULL) and load
+ * the model.  On success the caller owns *b (bundle_fini) and *g (graph_free);
+ * on failure both are released, *g is NULL and e says why, naming the file. */
+struct bundle;
+struct graph;
+enum status cli_bundle_load(const char *path, const struct cli_data *d, struct bundle *b,
+			    struct graph **g, struct err *e);
+
 /* The bundle opened when none is named. */
 const char *cli_default_bundle(void);
 /* Threads to use by default: online CPUs. */

@@ -37,7 +37,10 @@ static const char policy_help[] =
 	"  --granularity G      weights per-tensor | per-channel | per-block\n"
 	"  --calib-method M     activations: minmax | percentile[:P] | entropy | mse\n"
 	"  --calib-samples N    use the first N calibration samples (default: all)\n"
-	"  --set NODE=PRESET    run one node at another precision (repeatable)\n";
+	"  --set NODE=PRESET    run one node at another precision (repeatable)\n"
+	CLI_DATA_HELP
+	"  --threads N          worker threads (default: the number of CPUs)\n"
+	"  --batch N            evaluation batch size (default 64)\n";
 
 /* path relative to dir when it lies inside it (what a bundle records). */
 static const char *rel_to(const char *dir, const char *path)
@@ -99,16 +102,14 @@ int cmd_policy(int argc, char **argv)
 		{ "calib-method", required_argument, NULL, 'm' },
 		{ "calib-samples", required_argument, NULL, 'n' },
 		{ "set", required_argument, NULL, 's' },
-		{ "calib", required_argument, NULL, 'C' },
-		{ "eval", required_argument, NULL, 'E' },
-		{ "labels", required_argument, NULL, 'L' },
+		CLI_DATA_OPTIONS,
 		{ "threads", required_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *out = NULL, *preset = "int8", *gran_name = NULL, *method = "minmax";
-	const char *calib = NULL, *evalf = NULL, *labels = NULL;
+	struct cli_data data = { 0 };
 	const char *sets[256];
 	int n_sets = 0;
 	int64_t calib_samples = 0, threads = cli_default_threads(), batch = 64;
@@ -129,9 +130,6 @@ int cmd_policy(int argc, char **argv)
 				return cli_usage("policy", "too many --set");
 			sets[n_sets++] = optarg;
 			break;
-		case 'C': calib = optarg; break;
-		case 'E': evalf = optarg; break;
-		case 'L': labels = optarg; break;
 		case 't':
 			if (!cli_parse_int(optarg, 1, 64, &threads))
 				return cli_usage("policy", "--threads takes a whole number from 1 to 64");
@@ -141,7 +139,9 @@ int cmd_policy(int argc, char **argv)
 				return cli_usage("policy", "--batch takes a whole number from 1");
 			break;
 		case 'h': fputs(policy_help, stdout); return 0;
-		default: return cli_usage("policy", "unknown option");
+		default:
+			if (!cli_data_option(c, optarg, &data))
+				return cli_usage("policy", "unknown option");
 		}
 	}
 	if (argc - optind > 1)
@@ -178,9 +178,7 @@ int cmd_policy(int argc, char **argv)
 	bool have_ev = false, have_sim = false;
 	int rc = 1;
 	policy_doc_init(&doc);
-	if (bundle_open(path, &b, &e))
-		return cli_fail(&e);
-	if (bundle_set_data(&b, calib, evalf, labels, &e) || bundle_load_model(&b, &g, &e)) {
+	if (cli_bundle_load(path, &data, &b, &g, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}

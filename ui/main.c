@@ -13,6 +13,8 @@
 #include "tui.h"
 #include "version.h"
 
+int cmd_auto(int argc, char **argv); /* cmd_auto.c */
+
 struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -26,12 +28,13 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "calibrate, evaluate and write a complete policy file" },
 	{ "export", cmd_export, "export a policy: QDQ model, ORT overrides, TensorRT precisions" },
 	{ "sweep", cmd_sweep, "per-layer sensitivity: local SQNR, isolate and remove deltas" },
+	{ "auto", cmd_auto, "cheapest mixed-precision policy within an accuracy budget" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: qlens [BUNDLE|MODEL.onnx]\n"
+	fprintf(f, "usage: qlens [BUNDLE|MODEL.onnx] [--calib F.npy --eval F.npy --labels F.npy]\n"
 		   "       qlens COMMAND [ARGS...]\n"
 		   "       qlens --help | --version | --keys\n\n"
 		   "qlens explores how quantization affects each layer of an ONNX model.\n\n"
@@ -77,8 +80,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	if (argv[1][0] != '-' && argc == 2)
-		return tui_main(argv[1]);
-	fprintf(stderr, "qlens: unknown command or option '%s' (see 'qlens --help')\n", argv[1]);
-	return EXIT_USAGE;
+	/* the explorer: [BUNDLE|MODEL.onnx] [--calib F --eval F --labels F] */
+	return tui_cmd(argc, argv);
 }

@@ -17,18 +17,33 @@
  * The terminal is restored on every way out: q and Ctrl-C go through the quit
  * path; SIGINT, SIGTERM, SIGHUP and SIGQUIT set a flag the loop sees through
  * the self-pipe, and it leaves normally; a crash signal (SEGV, BUS, FPE, ILL,
- * ABRT) restores the saved termios and leaves the alternate screen with
- * async-signal-safe calls only, then re-raises the signal.  The worker thread
- * is started with every signal blocked, so signals reach this thread.
+ * ABRT, TRAP, SYS) restores the saved termios and writes a prepared sequence
+ * (cancel a half-written escape, mouse and keypad modes off, cursor on, leave
+ * the alternate screen) with async-signal-safe calls only, then re-raises the
+ * signal; on this thread it runs on an alternate stack, so a stack overflow
+ * here restores the terminal too.  The worker threads are
+ * started with the asynchronous signals blocked, so those reach this thread;
+ * the synchronous crash signals stay unblocked there, because a fault in a
+ * thread that blocks them kills the process without running any handler - and
+ * the worker is where the heavy code runs.  SIGWINCH is ncurses' (it turns it
+ * into KEY_RESIZE); a handler chained in front of it also writes to the
+ * self-pipe so that a resize redraws at once, not at the next poll timeout.
+ *
+ * QLENS_TEST_CRASH (test-only, for tests/ui/tui_test.sh): "segv" or "abrt"
+ * raise that signal on the UI thread, "segv-thread" makes a thread started
+ * like the worker fault for real, "exit" calls exit(3) from the loop; each
+ * half a second after the explorer has drawn.  Nothing else reads it.
  */
 #include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <langinfo.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,6 +185,9 @@ void tui_print_keys(void)
 		keys_of((enum tui_action)a, VM_ALL, k, sizeof k);
 		printf("  %-22s %-52s [%s]\n", k, action_help[a], views_of((enum tui_action)a, v, sizeof v));
 	}
+	printf("\nMouse:\n  %-22s %-52s [%s]\n  %-22s %-52s [%s]\n", "click", "select a row or point",
+	       "all", "double-click", "open the detail pane / restore the point", "layers,pareto");
+	printf("  %-22s %-52s [%s]\n", "wheel", "move the selection (3 rows in the table)", "all");
 }
 
 /* ---- terminal state and signals ------------------------------------------------- */
@@ -207,6 +225,38 @@ static void on_crash(int sig)
 	raise(sig);
 }
 
+/* ncurses' SIGWINCH handler (it sets the flag that becomes KEY_RESIZE); ours
+ * runs it, then wakes the loop. */
+static struct sigaction curses_winch;
+
+static void on_winch(int sig, siginfo_t *info, void *ctx)
+{
+	int saved = errno;
+	if ((curses_winch.sa_flags & SA_SIGINFO) && curses_winch.sa_sigaction)
+		curses_winch.sa_sigaction(sig, info, ctx);
+	else if (!(curses_winch.sa_flags & SA_SIGINFO) && curses_winch.sa_handler != SIG_DFL &&
+		 curses_winch.sa_handler != SIG_IGN && curses_winch.sa_handler)
+		curses_winch.sa_handler(sig);
+	if (sig_pipe[1] >= 0) {
+		char c = 2;
+		ssize_t r = write(sig_pipe[1], &c, 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+static void chain_winch(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	if (sigaction(SIGWINCH, NULL, &curses_winch) != 0)
+		return;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = on_winch;
+	sa.sa_flags = SA_SIGINFO | (curses_winch.sa_flags & SA_RESTART);
+	sigaction(SIGWINCH, &sa, NULL);
+}
+
 static void add_crash_seq(const char *s)
 {
 	if (!s || s == (char *)-1)
@@ -218,6 +268,10 @@ static void add_crash_seq(const char *s)
 	}
 }
 
+/* The crash signals: handled on every thread, blocked on none. */
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS };
+#define N_CRASH_SIGNALS ((int)(sizeof crash_signals / sizeof crash_signals[0]))
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -228,14 +282,78 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	/* a stack overflow must still restore the terminal: an alternate stack */
+	static char *alt;
+	if (!alt && (alt = malloc(1 << 16))) {
+		stack_t ss = { .ss_sp = alt, .ss_size = 1 << 16, .ss_flags = 0 };
+		if (sigaltstack(&ss, NULL) != 0) {
+			free(alt);
+			alt = NULL;
+		}
+	}
 	sa.sa_handler = on_crash;
-	sa.sa_flags = SA_RESETHAND;
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGFPE, &sa, NULL);
-	sigaction(SIGILL, &sa, NULL);
-	sigaction(SIGABRT, &sa, NULL);
+	sa.sa_flags = SA_RESETHAND | (alt ? SA_ONSTACK : 0);
+	for (int i = 0; i < N_CRASH_SIGNALS; i++)
+		sigaction(crash_signals[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The mask worker threads start with: every signal but the crash signals. */
+static void worker_sigmask(sigset_t *set)
+{
+	sigfillset(set);
+	for (int i = 0; i < N_CRASH_SIGNALS; i++)
+		sigdelset(set, crash_signals[i]);
+}
+
+/* ---- the test-only crash switch (QLENS_TEST_CRASH, see the top) ------------ */
+
+enum test_crash { TC_NONE, TC_SEGV, TC_ABRT, TC_SEGV_THREAD, TC_EXIT };
+
+static enum test_crash test_crash_mode(void)
+{
+	const char *v = getenv("QLENS_TEST_CRASH");
+	if (!v || !*v)
+		return TC_NONE;
+	return strcmp(v, "segv") == 0	       ? TC_SEGV
+	       : strcmp(v, "abrt") == 0	       ? TC_ABRT
+	       : strcmp(v, "segv-thread") == 0 ? TC_SEGV_THREAD
+	       : strcmp(v, "exit") == 0	       ? TC_EXIT
+					       : TC_NONE;
+}
+
+static _Atomic bool test_crash_go;
+
+static void *test_crash_thread(void *arg)
+{
+	(void)arg;
+	while (!test_crash_go) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	/* a real fault, not raise(): the kernel forces a synchronous signal
+	 * on this thread whatever its mask */
+	volatile int *volatile p = NULL;
+	*p = 1;
+	return NULL;
+}
+
+static void test_crash_fire(enum test_crash mode)
+{
+	switch (mode) {
+	case TC_SEGV: raise(SIGSEGV); break;
+	case TC_ABRT: abort();
+	case TC_SEGV_THREAD:
+		test_crash_go = true;
+		/* the thread takes the process down; if it does not, fail visibly */
+		for (int i = 0; i < 250; i++) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		exit(99);
+	case TC_EXIT: exit(3);
+	case TC_NONE: break;
+	}
 }
 
 /* Anything a library writes to stderr while curses owns the screen would
@@ -300,12 +418,16 @@ static void term_start(struct tui *t)
 			  BUTTON4_PRESSED | BUTTON5_PRESSED,
 		  NULL);
 	mouseinterval(0);
-	/* what the crash handler writes: mouse off, cursor on, leave the screen */
-	add_crash_seq("\033[?1000l\033[?1002l\033[?1006l");
+	/* what the crash handler writes: CAN ends an escape sequence the UI may
+	 * have been writing, then mouse and keypad modes off, attributes off,
+	 * cursor on, leave the alternate screen */
+	add_crash_seq("\030\033[?1000l\033[?1002l\033[?1006l");
+	add_crash_seq(tigetstr("rmkx"));
 	add_crash_seq(tigetstr("sgr0"));
 	add_crash_seq(tigetstr("cnorm"));
 	add_crash_seq(tigetstr("rmcup"));
 	add_crash_seq("\r\n");
+	chain_winch();
 	getmaxyx(stdscr, t->rows, t->cols);
 }
 
@@ -1223,7 +1345,7 @@ static void handle_key(struct tui *t, int key, bool is_char, wint_t wc)
 		dispatch(t, a);
 }
 
-int tui_main(const char *path)
+static int tui_run(const char *path, const struct cli_data *data)
 {
 	if (!path)
 		path = cli_default_bundle();
@@ -1242,12 +1364,18 @@ int tui_main(const char *path)
 		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
 	}
 	install_signals();
-	/* the session's worker inherits a mask with every signal blocked */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	enum test_crash crash = test_crash_mode();
+	/* the session's worker and the helper thread inherit this mask */
+	sigset_t wmask, old;
+	worker_sigmask(&wmask);
+	pthread_sigmask(SIG_BLOCK, &wmask, &old);
 	char err[512];
-	struct tui_model *m = tui_model_open(path, err, sizeof err);
+	struct tui_model *m = tui_model_open(path, data, err, sizeof err);
+	if (m && crash == TC_SEGV_THREAD) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, test_crash_thread, NULL) == 0)
+			pthread_detach(th);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m) {
 		fprintf(stderr, "qlens: %s\n", err);
@@ -1260,9 +1388,8 @@ int tui_main(const char *path)
 	t.sort = SORT_GRAPH;
 	term_start(&t);
 	tui_rebuild_order(&t);
-	uint64_t rows_seen = 0;
-	(void)rows_seen;
 	draw(&t);
+	double crash_at = crash != TC_NONE ? now_s() + 0.5 : 0;
 
 	int rc = 0;
 	while (!quit_now) {
@@ -1279,8 +1406,12 @@ int tui_main(const char *path)
 		int timeout = st->busy ? 200 : 1000;
 		int pr = poll(pfd, (nfds_t)nfd, timeout);
 		bool dirty = false;
-		if (pr < 0 && errno != EINTR)
+		if (pr < 0 && errno != EINTR) {
+			rc = 1;
 			break;
+		}
+		if (crash_at && now_s() >= crash_at)
+			test_crash_fire(crash);
 		if (got_signal) {
 			rc = 128 + got_signal;
 			break;
@@ -1335,4 +1466,31 @@ int tui_main(const char *path)
 	if (rc > 128)
 		fprintf(stderr, "qlens: stopped by signal %d\n", rc - 128);
 	return rc;
+}
+
+int tui_main(const char *path)
+{
+	return tui_run(path, NULL);
+}
+
+int tui_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_DATA_OPTIONS, { 0 } };
+	struct cli_data data = { 0 };
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
+		if (!cli_data_option(c, optarg, &data)) {
+			fprintf(stderr, "qlens: %s '%s' (see 'qlens --help')\n",
+				c == ':' ? "missing the file after" : "unknown command or option",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	if (argc - optind > 1) {
+		fprintf(stderr, "qlens: the explorer takes one bundle or model, not '%s' (see 'qlens "
+				"--help')\n", argv[optind + 1]);
+		return EXIT_USAGE;
+	}
+	return tui_run(optind < argc ? argv[optind] : NULL, &data);
 }

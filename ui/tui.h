@@ -163,10 +163,13 @@ struct tui_point {		/* one point of the Pareto view */
 
 struct tui_model;
 
-/* Open the bundle or model and start the session (calibration, sweeps) in
- * the background.  Fails only on what is known at once (missing files, a
- * model that does not load).  *msg receives the error text. */
-struct tui_model *tui_model_open(const char *path, char *msg, size_t msg_size);
+/* Open the bundle or model (data: the --calib/--eval/--labels files, may be
+ * NULL) and start the session (calibration, sweeps) in the background.  Fails
+ * only on what is known at once (missing files, a model that does not load).
+ * *msg receives the error text. */
+struct cli_data;
+struct tui_model *tui_model_open(const char *path, const struct cli_data *data, char *msg,
+				 size_t msg_size);
 void tui_model_free(struct tui_model *m);
 /* The fds that become readable when the session or the helper thread have
  * news (at most 2); returns how many. */
@@ -353,6 +356,9 @@ void tui_open_prec_menu(struct tui *t);
 
 /* Entry point: path NULL = the default bundle.  Returns the exit status. */
 int tui_main(const char *path);
+/* `qlens [BUNDLE|MODEL.onnx] [--calib F --eval F --labels F]`: argv[0] is the
+ * program; parses the options and runs the explorer.  Returns the exit status. */
+int tui_cmd(int argc, char **argv);
 /* The key table as text (for --help and the man page). */
 void tui_print_keys(void);
 

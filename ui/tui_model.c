@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "engine.h"
 #include "explore.h"
 #include "policyfile.h"
@@ -489,7 +490,8 @@ static void build_rows(struct tui_model *m)
 	}
 }
 
-struct tui_model *tui_model_open(const char *path, char *msg, size_t msg_size)
+struct tui_model *tui_model_open(const char *path, const struct cli_data *data, char *msg,
+				 size_t msg_size)
 {
 	struct tui_model *m = calloc(1, sizeof *m);
 	struct err e = { 0 };
@@ -497,17 +499,17 @@ struct tui_model *tui_model_open(const char *path, char *msg, size_t msg_size)
 		snprintf(msg, msg_size, "out of memory");
 		return NULL;
 	}
-	if (bundle_open(path, &m->b, &e))
+	/* the same opening as the headless commands: a bundle, or a bare model
+	 * with --calib/--eval/--labels */
+	if (cli_bundle_load(path, data, &m->b, &m->g, &e))
 		goto fail;
 	m->have_b = true;
 	if (!m->b.calib_path || !m->b.eval_path || !m->b.labels_path) {
 		err_set(&e, ERR_INVALID, "%s: the explorer needs calibration data, evaluation data "
-			"and labels (a bundle folder, or see 'qlens eval --help' for --calib/--eval/"
-			"--labels)", path);
+			"and labels: open a bundle folder, or give --calib FILE.npy --eval FILE.npy "
+			"--labels FILE.npy", path);
 		goto fail;
 	}
-	if (bundle_load_model(&m->b, &m->g, &e))
-		goto fail;
 	if (model_info_build(m->g, &m->mi, &e))
 		goto fail;
 	m->have_mi = true;

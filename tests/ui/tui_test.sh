@@ -2,9 +2,13 @@
 # tui_test.sh - drive the real explorer in tmux as a person would: open the
 # default bundle, wait for the sweep, move, toggle a node and watch the
 # header's predicted then measured values change, open help and the detail
-# pane, filter, save a policy and check the file, resize, quit; and check
-# that the terminal's mode (stty -g inside the pane) is restored after q,
-# SIGINT and SIGTERM.
+# pane, filter, save a policy and check the file, resize, quit; 50 random
+# resizes during the sweep, then the 80x24 screen; mouse clicks and wheel
+# as X10 and SGR reports; a bare model with --calib/--eval/--labels; and
+# that the terminal (stty -g inside the pane, tmux's cursor, alternate
+# screen, keypad and mouse flags) is restored after q, an error, SIGINT,
+# SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, and crashes raised inside the program
+# through the test-only QLENS_TEST_CRASH (segv, abrt, segv-thread, exit).
 #
 # usage: tui_test.sh QLENS SOURCE_ROOT
 # Bundle: $QLENS_BUNDLE, else sample-models/fashion-mobilenet when present,
@@ -29,7 +33,7 @@ PASS=0
 FAIL=0
 
 cleanup() {
-	$T kill-server 2>/dev/null
+	stop_server
 	rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -67,29 +71,71 @@ gone() {
 }
 keys() { $T send-keys -t qt "$@"; }
 line() { screen | sed -n "${1}p"; }
+# the character with code $1
+chr() { printf "\\$(printf '%03o' "$1")"; }
+# mouse BUTTON X Y: one X10 mouse report (what ncurses asks for under TERM
+# screen/tmux: ESC [ M, then 32 + button, 33 + column, 33 + row, 0-based)
+x10() { printf '\033[M'; chr $((32 + $1)); chr $((33 + $2)); chr $((33 + $3)); }
+# sgr BUTTON X Y M|m: one SGR (1006) report (xterm): press M, release m, 1-based
+sgr() { printf '\033[<%d;%d;%d%s' "$1" $(($2 + 1)) $(($3 + 1)) "$4"; }
+# click X Y [sgr]: press and release button 1 at screen cell (X, Y)
+click() {
+	if [ "${3:-}" = sgr ]; then keys -l "$(sgr 0 "$1" "$2" M)$(sgr 0 "$1" "$2" m)"
+	else keys -l "$(x10 0 "$1" "$2")$(x10 3 "$1" "$2")"; fi
+}
+# wheel X Y up|down [sgr]
+wheel() {
+	b=64
+	[ "$3" = down ] && b=65
+	if [ "${4:-}" = sgr ]; then keys -l "$(sgr $b "$1" "$2" M)"; else keys -l "$(x10 $b "$1" "$2")"; fi
+}
+# the selection as the column head shows it when the table is longer than
+# the screen: "node I/N"
+sel_is() { wait_for "node $1/[0-9]+" 2; }
 
-# start NAME: a pane running qlens; records stty before/after, exit code, pid
+# stop the tmux server and remove its socket (tmux 3.3 leaves it behind)
+stop_server() {
+	$T kill-server 2>/dev/null
+	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK"
+}
+# quote ARG for sh: 'ARG' with each ' written as '\''
+shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+# start NAME [ARGS...]: a pane of ${GEOM:-100x30} running qlens ARGS (default:
+# the bundle) with $EXTRA_ENV; records stty before/after, exit code, pid
 start() {
-	rm -f "$WORK/$1".*
-	cat >"$WORK/$1.sh" <<EOF
+	name=$1
+	shift
+	[ $# -gt 0 ] || set -- "$BUNDLE"
+	args=
+	for a in "$@"; do args="$args $(shq "$a")"; done
+	rm -f "$WORK/$name".*
+	cat >"$WORK/$name.sh" <<EOF
 cd "$WORK"
-stty -g >"$WORK/$1.before"
-sh -c 'echo \$\$ >"$WORK/$1.pid"; exec "$QLENS" "$BUNDLE"'
-echo \$? >"$WORK/$1.exit"
-stty -g >"$WORK/$1.after"
+stty -g >"$WORK/$name.before"
+sh -c 'echo \$\$ >"$WORK/$name.pid"; exec "\$0" "\$@"' "$QLENS" $args
+echo \$? >"$WORK/$name.exit"
+stty -g >"$WORK/$name.after"
 sleep 600
 EOF
-	$T kill-server 2>/dev/null
-	SOCK=qlens-tui-test-$$-$1 # a fresh server per run: no race with the old one
+	stop_server
+	SOCK=qlens-tui-test-$$-$name # a fresh server per run: no race with the old one
 	T="tmux -L $SOCK"
-	$T -f /dev/null new-session -d -s qt -x 100 -y 30 \
-		"env LANG=C.UTF-8 XDG_CACHE_HOME=$WORK/cache ${EXTRA_ENV:-} sh $WORK/$1.sh"
+	g=${GEOM:-100x30}
+	$T -f /dev/null new-session -d -s qt -x "${g%x*}" -y "${g#*x}" \
+		"env LANG=C.UTF-8 XDG_CACHE_HOME=$WORK/cache ${EXTRA_ENV:-} sh $WORK/$name.sh"
+}
+# the pane's modes as tmux sees them: cursor visible, alternate screen,
+# keypad (application cursor keys) mode, any mouse reporting
+flags() { $T display -p -t qt '#{cursor_flag} #{alternate_on} #{keypad_cursor_flag} #{mouse_any_flag}'; }
+# wait_exit NAME: true when the program has exited within 10 s
+wait_exit() {
+	i=0
+	while [ ! -f "$WORK/$1.after" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -f "$WORK/$1.after" ]
 }
 # finished NAME CODE: the program exited with CODE and the mode is restored
 finished() {
-	i=0
-	while [ ! -f "$WORK/$1.after" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	if [ ! -f "$WORK/$1.after" ]; then
+	if ! wait_exit "$1"; then
 		bad "$1: the program did not exit"
 		return
 	fi
@@ -101,6 +147,12 @@ finished() {
 		bad "$1: terminal mode differs: $(cat "$WORK/$1.before") / $(cat "$WORK/$1.after")"
 	fi
 	if screen | grep -q 'FP32'; then bad "$1: the alternate screen was not left"; else ok "$1: screen restored"; fi
+	f=$(flags)
+	if [ "$f" = "1 0 0 0" ]; then
+		ok "$1: cursor visible, main screen, keypad and mouse modes off"
+	else
+		bad "$1: pane flags (cursor alternate keypad mouse) are '$f', want '1 0 0 0'"
+	fi
 }
 
 echo "# bundle $BUNDLE"
@@ -116,6 +168,68 @@ keys '?'
 if wait_for 'keys +\(Esc' 1; then ok "help opens during the sweep"; else bad "help opens during the sweep"; fi
 keys Escape
 if gone 'keys +\(Esc' 1; then ok "help closes"; else bad "help closes"; fi
+
+# ---- 1b. 50 random resizes during the sweep (20x6 .. 300x100), then 80x24 ----
+if wait_for '(local SQNR|isolate|reference|calibration|policy evaluation)' 30; then :; fi
+seed=$(date +%s)
+echo "# resize seed $seed"
+awk -v s="$seed" 'BEGIN { srand(s); for (i = 0; i < 50; i++)
+	printf "%d %d %s\n", 20 + int(rand() * 281), 6 + int(rand() * 95), i % 3 ? "0.05" : "0" }' |
+while read -r w h pause; do
+	$T resize-window -t qt -x "$w" -y "$h"
+	[ "$pause" = 0 ] || sleep "$pause"
+done
+if [ ! -f "$WORK/main.after" ] && kill -0 "$(cat "$WORK/main.pid")" 2>/dev/null; then
+	ok "50 random resizes: still running"
+else
+	bad "50 random resizes: the program died"
+fi
+$T resize-window -t qt -x 80 -y 24
+sleep 0.5
+i=0
+while [ $i -lt 10 ] && ! line 4 | grep -q '▸'; do sleep 0.1; i=$((i + 1)); done
+if line 4 | grep -q '▸'; then ok "the resizes happened during the sweep"; else bad "the resizes happened during the sweep"; fi
+s80=$(screen)
+if [ "$(printf '%s\n' "$s80" | wc -l)" -eq 24 ] &&
+	printf '%s\n' "$s80" | sed -n 1p | grep -q '^ qlens . ' &&
+	printf '%s\n' "$s80" | sed -n 2p | grep -q '^FP32 ' &&
+	printf '%s\n' "$s80" | sed -n 5p | grep -q 'node.*precision' &&
+	printf '%s\n' "$s80" | sed -n 24p | grep -q 'help' &&
+	[ "$(printf '%s\n' "$s80" | sed -n '6,23p' | grep -c '[a-zA-Z]')" -ge 10 ]; then
+	ok "after the resizes: the 80x24 layout (header, table rows, status line)"
+else
+	bad "after the resizes: the 80x24 layout"
+fi
+# a full repaint (C-l) must draw what the incremental redraw showed (the
+# name columns and status line: the sweep changes only the figures)
+a=$(screen | sed -n '5,24p' | cut -c1-26)
+keys C-l
+sleep 0.4
+b=$(screen | sed -n '5,24p' | cut -c1-26)
+if [ "$a" = "$b" ]; then ok "80x24 screen equals a full repaint"; else bad "80x24 screen equals a full repaint"; fi
+
+# ---- 1c. mouse (X10 reports under TERM=tmux-256color) ----------------------------
+# (the checks read the selection from "node I/N", shown when the table is
+# longer than the screen: the default bundle's 20 nodes at 80x24)
+keys g
+if sel_is 1; then
+	click 3 9
+	if sel_is 5; then ok "mouse: click selects the row under the pointer"; else bad "mouse: click selects the row under the pointer"; fi
+	wheel 3 9 down
+	if sel_is 8; then ok "mouse: wheel down scrolls"; else bad "mouse: wheel down scrolls"; fi
+	wheel 3 9 up
+	if sel_is 5; then ok "mouse: wheel up scrolls"; else bad "mouse: wheel up scrolls"; fi
+	keys -l "$(x10 0 3 12)$(x10 3 3 12)$(x10 0 3 12)$(x10 3 3 12)"
+	if wait_for 'detail +\?:help' 2; then ok "mouse: double-click opens the detail pane"; else bad "mouse: double-click opens the detail pane"; fi
+	keys Escape
+	if wait_for 'layers +\?:help' 2 && sel_is 8; then ok "mouse: the double-clicked row is selected"; else bad "mouse: the double-clicked row is selected"; fi
+	keys g
+else
+	echo "# the table fits 80x24: mouse checks skipped (they need more than 18 nodes)"
+fi
+$T resize-window -t qt -x 100 -y 30
+sleep 0.3
+
 if wait_for '^ ready' 300; then ok "sweep finished ($(($(date +%s) - t0)) s)"; else bad "sweep finished"; fi
 if wait_for 'policy [0-9.]+%.*measured' 60; then ok "starting policy measured"; else bad "starting policy measured"; fi
 if screen | sed -n '5,$p' | grep -q '·'; then bad "every heat cell filled"; else ok "every heat cell filled"; fi
@@ -203,22 +317,64 @@ if wait_for 'unsaved changes' 2; then ok "quit asks when the policy is not saved
 keys n
 finished prompt 0
 
-for sig in INT TERM HUP SEGV; do
+for sig in INT TERM HUP QUIT SEGV; do
 	start "sig$sig"
 	wait_for 'FP32' 5
 	sleep 0.5
 	i=0
 	while [ ! -s "$WORK/sig$sig.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -s "$sig" "$(cat "$WORK/sig$sig.pid")"
-	case $sig in INT) code=130 ;; TERM) code=143 ;; HUP) code=129 ;; SEGV) code=139 ;; esac
+	case $sig in INT) code=130 ;; TERM) code=143 ;; HUP) code=129 ;; QUIT) code=131 ;; SEGV) code=139 ;; esac
 	finished "sig$sig" "$code"
 done
 
+# ---- 9b. crashes inside the program (QLENS_TEST_CRASH, a test-only switch): ------
+# SIGSEGV and SIGABRT raised on the UI thread, a real fault on a thread that
+# runs like the worker, and exit() from the middle of the loop
+for mode in segv abrt segv-thread exit; do
+	EXTRA_ENV="QLENS_TEST_CRASH=$mode"
+	start "crash-$mode"
+	EXTRA_ENV=
+	wait_for 'FP32' 5
+	case $mode in segv | segv-thread) code=139 ;; abrt) code=134 ;; exit) code=3 ;; esac
+	finished "crash-$mode" "$code"
+done
+
+# ---- 9c. a bare model: with --calib/--eval/--labels it opens like a bundle; ------
+# without them it is an error exit with one clear line
+DATA=$(dirname "$BUNDLE")/data/fashion-mnist
+MODEL=$BUNDLE/model.onnx
+if [ -f "$MODEL" ] && [ -f "$DATA/calib.npy" ] && [ -f "$DATA/eval.npy" ] && [ -f "$DATA/eval-labels.npy" ]; then
+	start bare "$MODEL" --calib "$DATA/calib.npy" --eval "$DATA/eval.npy" --labels "$DATA/eval-labels.npy"
+	if wait_for 'qlens . model\.onnx' 5 && wait_for '(node|#) +' 2; then ok "bare model + data files: the explorer opens"; else bad "bare model + data files: the explorer opens"; fi
+	if wait_for 'FP32 [0-9]+\.[0-9]+%' 60; then ok "bare model: FP32 reference measured"; else bad "bare model: FP32 reference measured"; fi
+	keys q
+	finished bare 0
+	start nodata "$MODEL"
+	finished nodata 1
+	if $T capture-pane -p -J -t qt | grep -q 'qlens: .*model\.onnx: the explorer needs calibration data'; then
+		ok "nodata: one clear error line"
+	else
+		bad "nodata: one clear error line"
+	fi
+else
+	echo "# no $DATA: bare-model checks skipped"
+fi
+
 # ---- 10. monochrome ASCII fallback -------------------------------------------------------
-EXTRA_ENV="NO_COLOR=1 QLENS_ASCII=1"
+# (also the mouse in SGR/1006 reports, which ncurses asks for under TERM=xterm*)
+EXTRA_ENV="NO_COLOR=1 QLENS_ASCII=1 TERM=xterm-256color"
+GEOM=100x20
 start ascii
 EXTRA_ENV=
+GEOM=
 if wait_for 'qlens \| ' 5 && ! screen | grep -q '│'; then ok "ASCII drawing with QLENS_ASCII"; else bad "ASCII drawing with QLENS_ASCII"; fi
+if sel_is 1; then
+	click 3 9 sgr
+	if sel_is 5; then ok "mouse (SGR): click selects the row"; else bad "mouse (SGR): click selects the row"; fi
+	wheel 3 9 down sgr
+	if sel_is 8; then ok "mouse (SGR): wheel scrolls"; else bad "mouse (SGR): wheel scrolls"; fi
+fi
 keys q
 finished ascii 0
 

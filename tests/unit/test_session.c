@@ -27,6 +27,7 @@
 
 #include "fileio.h"
 #include "npy.h"
+#include "policyfile.h"
 #include "session.h"
 #include "sweepio.h"
 
@@ -620,6 +621,143 @@ static void test_recalibrate(void **state)
 	session_close(s);
 }
 
+/* ---- automatic search (session_submit_auto) ------------------------------------------- */
+
+static bool auto_sweeping(const struct session_snap *sn)
+{
+	return sn->search.running && !sn->search.searching && sn->progress.done >= 1;
+}
+
+static bool auto_measuring(const struct session_snap *sn)
+{
+	return sn->search.running && sn->search.searching;
+}
+
+static void auto_wait(struct session *s, struct session_snap *sn)
+{
+	wait_idle(s);
+	snapshot_ok(s, sn);
+	assert_false(sn->search.running);
+}
+
+static void test_auto(void **state)
+{
+	(void)state;
+	need_ref();
+	/* with w4a8 among the candidates all-int8 is not the cheapest policy */
+	static const char *const cands3[] = { "int8", "w4a8", "fp16" };
+	struct session_opts o = opts(NULL);
+	o.cands = cands3;
+	o.n_cands = 3;
+	struct session *s = open_s(&o);
+	struct session_snap sn;
+	struct err e = { 0 };
+	struct search_opts so = { .max_drop = 1.0 };
+	/* bad options fail at once, naming the option */
+	struct search_opts bad = so;
+	bad.max_drop = -1;
+	assert_int_equal(session_submit_auto(s, &bad, NULL, &e), ERR_INVALID);
+	assert_non_null(strstr(e.msg, "--max-drop"));
+	struct session_auto_result r;
+	assert_int_equal(session_auto_result(s, &r, &e), ERR_INVALID);
+	assert_int_equal(session_auto_save(s, "/tmp/x.json", NULL, &e), ERR_INVALID);
+	/* cancelled while it sweeps what it needs: no result, the session stays usable */
+	uint64_t id;
+	assert_int_equal(session_submit_auto(s, &so, &id, &e), OK);
+	wait_for(s, auto_sweeping, &sn);
+	session_snap_fini(&sn);
+	session_cancel(s);
+	auto_wait(s, &sn);
+	assert_int_equal(sn.search.id, id);
+	assert_int_equal(sn.search.status, ERR_CANCELLED);
+	assert_false(sn.search.done);
+	session_snap_fini(&sn);
+	/* the whole search */
+	assert_int_equal(session_submit_auto(s, &so, &id, &e), OK);
+	auto_wait(s, &sn);
+	assert_int_equal(sn.search.id, id);
+	assert_int_equal(sn.search.status, OK);
+	assert_true(sn.search.done && sn.search.has_best);
+	assert_true(sn.search.evaluations >= 1 && sn.search.evaluations <= SEARCH_DEFAULT_MAX_EVALS);
+	/* the sweep it completed is the reference sweep's isolate and remove part */
+	assert_true(sn.res.has_base);
+	same_summary(&sn.res.base_run, &ref.base_run);
+	int sn_evals = sn.search.evaluations;
+	session_snap_fini(&sn);
+	assert_int_equal(session_auto_result(s, &r, &e), OK);
+	print_message("auto: %s, top-1 drop %.2f points, weights %.1f%% of fp32, %d evaluations, "
+		      "%.2f s (%s)\n", r.summary, -100 * r.m.delta,
+		      100.0 * (double)r.weight_bytes / (double)r.fp32_weight_bytes, r.evaluations,
+		      r.seconds, r.stop);
+	assert_true(-r.m.delta <= 0.01 + 1e-12);
+	assert_true(r.weight_bytes < r.fp32_weight_bytes);
+	assert_true(r.n_frontier >= 1);
+	assert_int_equal(r.evaluations, sn_evals);
+	for (int i = 1; i < r.n_frontier; i++) {
+		/* cost ascending and non-dominated: top-1 strictly rises with cost */
+		assert_true(r.frontier[i].cost >= r.frontier[i - 1].cost);
+		assert_true(r.frontier[i].m.top1 > r.frontier[i - 1].m.top1);
+	}
+	/* measured again (a policy job on the same session): the same figures */
+	assert_int_equal(session_submit_policy(s, &r.pol, &id, &e), OK);
+	wait_for(s, policy_done, &sn);
+	same_summary(&sn.policy.final, &r.m);
+	assert_int_equal(sn.policy.weight_bytes, r.weight_bytes);
+	session_snap_fini(&sn);
+	/* files: the policy (with its evaluation) and the frontier */
+	char pf[600], fc[600], fj[600], fx[600];
+	snprintf(pf, sizeof pf, "%s/auto.json", tmpdir);
+	snprintf(fc, sizeof fc, "%s/frontier.csv", tmpdir);
+	snprintf(fj, sizeof fj, "%s/frontier.json", tmpdir);
+	snprintf(fx, sizeof fx, "%s/frontier.txt", tmpdir);
+	assert_int_equal(session_auto_save(s, NULL, fx, &e), ERR_INVALID);
+	assert_int_equal(session_auto_save(s, pf, fc, &e), OK);
+	assert_int_equal(session_auto_save(s, NULL, fj, &e), OK);
+	struct policy_doc d;
+	bool changed;
+	assert_int_equal(policy_doc_load(pf, G, NULL, &d, &changed, &e), OK);
+	assert_true(d.has_eval && d.has_cost);
+	assert_true(d.eval.delta == r.m.delta && d.eval.top1 == r.m.top1);
+	assert_true(d.weight_bytes == (double)r.weight_bytes);
+	struct policy back;
+	assert_int_equal(policy_doc_policy(&d, G, &back, &e), OK);
+	for (int ni = 0; ni < G->n_nodes; ni++) {
+		struct precision a = policy_node(&back, ni), b = policy_node(&r.pol, ni);
+		assert_true(precision_equal(&a, &b));
+	}
+	policy_fini(&back);
+	policy_doc_fini(&d);
+	/* the fallback is never cheaper */
+	struct search_opts fo = so;
+	fo.method = SEARCH_FALLBACK;
+	assert_int_equal(session_submit_auto(s, &fo, &id, &e), OK);
+	auto_wait(s, &sn);
+	assert_int_equal(sn.search.status, OK);
+	session_snap_fini(&sn);
+	struct session_auto_result f;
+	assert_int_equal(session_auto_result(s, &f, &e), OK);
+	assert_true(f.cost >= r.cost);
+	assert_true(-f.m.delta <= 0.01 + 1e-12);
+	session_auto_result_fini(&f);
+	/* cancelled mid-evaluation: stops, and the best so far is kept */
+	so.max_drop = 0.3;
+	assert_int_equal(session_submit_auto(s, &so, &id, &e), OK);
+	wait_for(s, auto_measuring, &sn);
+	session_snap_fini(&sn);
+	session_cancel(s);
+	auto_wait(s, &sn);
+	assert_int_equal(sn.search.id, id);
+	assert_int_equal(sn.search.status, ERR_CANCELLED);
+	assert_true(sn.search.done); /* the best so far is retrievable */
+	session_snap_fini(&sn);
+	session_auto_result_fini(&r);
+	assert_int_equal(session_auto_result(s, &r, &e), OK);
+	assert_int_equal(r.status, ERR_CANCELLED);
+	assert_true(-r.m.delta <= 0.003 + 1e-12);
+	session_auto_result_fini(&r);
+	session_close(s);
+}
+
 static void test_bad_options(void **state)
 {
 	(void)state;
@@ -712,6 +850,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_policy_preempts_sweep),
 		cmocka_unit_test(test_base_not_a_candidate),
 		cmocka_unit_test(test_recalibrate),
+		cmocka_unit_test(test_auto),
 		cmocka_unit_test(test_bad_options),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,71 @@
+#!/bin/sh
+# cli_test.sh - a bare model with --calib/--eval/--labels works like a bundle
+# for `qlens policy`, and the explorer's command line refuses what it cannot
+# use with one clear line.  (The explorer on a bare model runs in tui_test.sh.)
+#
+# usage: cli_test.sh QLENS SOURCE_ROOT
+# Exit 77 (skipped) without the default bundle and its data.
+set -u
+QLENS=$1
+ROOT=$(cd "$2" && pwd)
+BUNDLE=$ROOT/sample-models/fashion-mobilenet
+MODEL=$BUNDLE/model.onnx
+DATA=$ROOT/sample-models/data/fashion-mnist
+for f in "$BUNDLE/bundle.json" "$MODEL" "$DATA/calib.npy" "$DATA/eval.npy" "$DATA/eval-labels.npy"; do
+	[ -f "$f" ] || { echo "no $f: skipped"; exit 77; }
+done
+WORK=$(mktemp -d /tmp/qlens-cli-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT INT TERM
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; sed 's/^/     /' "$WORK/err" 2>/dev/null; }
+
+# run CODE NAME ARGS...: qlens ARGS exits with CODE (stdout in $WORK/out, stderr in $WORK/err)
+run() {
+	want=$1
+	name=$2
+	shift 2
+	"$QLENS" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+	code=$?
+	if [ "$code" = "$want" ]; then ok "$name: exit $code"; else bad "$name: exit $code, want $want"; fi
+}
+# one_line NAME PATTERN: stderr is exactly one line matching PATTERN (grep -E)
+one_line() {
+	if [ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -Eq -- "$2" "$WORK/err"; then
+		ok "$1: one clear line"
+	else
+		bad "$1: one line matching '$2'"
+	fi
+}
+DATAOPTS="--calib $DATA/calib.npy --eval $DATA/eval.npy --labels $DATA/eval-labels.npy"
+
+# ---- qlens policy on a bare model, against the same on the bundle -----------------
+# shellcheck disable=SC2086
+run 0 "policy MODEL.onnx --calib --eval --labels" policy "$MODEL" $DATAOPTS --out "$WORK/bare.json"
+if grep -q '"qlens-policy"' "$WORK/bare.json" 2>/dev/null; then ok "bare-model policy file written"; else bad "bare-model policy file written"; fi
+bare=$(sed -n 's/.*: \(top-1 .*\)/\1/p' "$WORK/out")
+run 0 "policy BUNDLE" policy "$BUNDLE" --out "$WORK/bundle.json"
+bund=$(sed -n 's/.*: \(top-1 .*\)/\1/p' "$WORK/out")
+if [ -n "$bare" ] && [ "$bare" = "$bund" ]; then
+	ok "bare model and bundle measure the same ($bare)"
+else
+	bad "bare model and bundle measure the same: '$bare' / '$bund'"
+fi
+
+# ---- refusals ---------------------------------------------------------------------------
+run 1 "policy MODEL.onnx without data" policy "$MODEL" --out "$WORK/none.json"
+one_line "policy MODEL.onnx without data" 'model\.onnx: no (evaluation|calibration) data'
+if [ -e "$WORK/none.json" ]; then bad "nothing written on failure"; else ok "nothing written on failure"; fi
+run 1 "policy with a missing --calib file" policy "$MODEL" --calib "$WORK/missing.npy" \
+	--eval "$DATA/eval.npy" --labels "$DATA/eval-labels.npy" --out "$WORK/none.json"
+one_line "policy with a missing --calib file" 'missing\.npy'
+run 2 "explorer: --calib without its file" "$MODEL" --calib
+one_line "explorer: --calib without its file" "missing the file after '--calib'"
+run 2 "explorer: unknown option" "$MODEL" --bogus
+one_line "explorer: unknown option" "unknown command or option '--bogus'"
+run 2 "explorer: two models" "$MODEL" "$MODEL"
+one_line "explorer: two models" 'takes one bundle or model'
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,385 @@
+/*
+ * cmd_auto.c - `qlens auto BUNDLE --max-drop D --out POLICY.json`: the
+ * cheapest mixed-precision policy whose measured top-1 drop stays within D.
+ *
+ * Drives a session exactly as the TUI does: one auto job (session.h), which
+ * first completes the isolate and remove results the search needs (persisted,
+ * so a second run starts searching at once) and then searches
+ * (analysis/search.h).  Progress goes to stderr; Ctrl-C cancels and writes
+ * nothing.  At the end the policy file (as `qlens policy` writes it, with the
+ * evaluation the search measured and the cost) and, with --frontier, the
+ * Pareto frontier of the measured policies are written atomically; stdout
+ * gets a summary: the policy's cost and accuracy, evaluations and wall time.
+ *
+ * Output paths are checked before any work starts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "search.h"
+#include "session.h"
+
+int cmd_auto(int argc, char **argv);
+
+static const char auto_help[] =
+	"usage: qlens auto [BUNDLE] --max-drop D --out POLICY.json [--drop-type absolute|relative]\n"
+	"                  [--objective size|bitops] [--candidates LIST] [--confidence]\n"
+	"                  [--frontier FILE.csv|FILE.json] [--max-evals N] [--method M]\n"
+	"                  [--threads N] [--cache-mb N] [--calib-samples N] [--calib-method M]\n"
+	"                  [--no-cache] [--cache-dir DIR]\n"
+	"                  [--calib FILE.npy --eval FILE.npy --labels FILE.npy]\n\n"
+	"Find the cheapest mixed-precision policy whose measured top-1 drop against\n"
+	"FP32 is within D.  The sweep's isolate results (per node and candidate)\n"
+	"propose policies, cheapest per unit of risk (a knapsack); full evaluations\n"
+	"confirm them.  Missing sweep results are measured first and kept in the\n"
+	"result cache.\n\n"
+	"  --max-drop D        allowed drop: top-1 points (0.5 = half a point), or with\n"
+	"                      --drop-type relative a fraction of the FP32 top-1 (0.01 = 1%)\n"
+	"  --drop-type T       absolute (default) or relative\n"
+	"  --objective O       size: weight bytes (default); bitops: MACs x weight bits\n"
+	"                      x activation bits\n"
+	"  --candidates LIST   precisions per node besides fp32 (default\n"
+	"                      int8,w4a8,fp8e4m3,fp16)\n"
+	"  --confidence        the upper end of the drop's 95% interval must be within D\n"
+	"  --out FILE          the policy file to write (docs/policy.md)\n"
+	"  --frontier FILE     the Pareto frontier of (cost, top-1) over the measured\n"
+	"                      policies, CSV or JSON by extension\n"
+	"  --max-evals N       at most N evaluations (default 12; 0 = only what the\n"
+	"                      sweep measured)\n"
+	"  --method M          knapsack (default) or fallback: the one-by-one fallback\n"
+	"                      of Neural Compressor / NNCF (all int8, revert the most\n"
+	"                      damaging node to fp32 until within D), for comparison\n"
+	"  --cache-mb N        memory for cached activations (default 1024)\n"
+	"  --threads N         worker threads (default: the number of CPUs)\n"
+	"  --calib-samples N   calibrate on the first N samples (default: all)\n"
+	"  --calib-method M    minmax | percentile[:P] | entropy | mse (default minmax)\n"
+	"  --no-cache          neither read nor write persisted sweep results\n"
+	"  --cache-dir DIR     persisted results folder (default $XDG_CACHE_HOME/qlens)\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Can we create or replace path?  Checked before the work starts. */
+static bool writable(const char *path, char *why, size_t size)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "it is a folder");
+		return false;
+	}
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "folder %s does not exist", dir);
+		return false;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(why, size, "folder %s is not writable: %s", dir, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v))
+		return false;
+	*out = v;
+	return true;
+}
+
+static void draw(bool tty, const struct session_snap *sn, char *last, size_t size)
+{
+	const struct session_progress *p = &sn->progress;
+	const struct session_auto *q = &sn->search;
+	if (p->job == JOB_NONE)
+		return;
+	char line[400];
+	if (q->searching) {
+		char best[96] = "none yet";
+		if (q->has_best)
+			snprintf(best, sizeof best, "%.1f%% of fp32 at top-1 %.2f%%",
+				 q->fp32_cost > 0 ? 100 * q->best_cost / q->fp32_cost : 0,
+				 100 * q->best.top1);
+		snprintf(line, sizeof line, "search: %d evaluations, best feasible %s; %s", q->evaluations,
+			 best, p->what);
+	} else {
+		snprintf(line, sizeof line, "%lld/%lld %s", (long long)p->done, (long long)p->total,
+			 p->what);
+	}
+	if (tty) {
+		fprintf(stderr, "\r\033[K%.*s", 150, line);
+		fflush(stderr);
+	} else if (strcmp(line, last)) {
+		fprintf(stderr, "qlens auto: %s\n", line);
+	}
+	snprintf(last, size, "%s", line);
+}
+
+int cmd_auto(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "max-drop", required_argument, NULL, 'd' },
+		{ "drop-type", required_argument, NULL, 'T' },
+		{ "objective", required_argument, NULL, 'O' },
+		{ "candidates", required_argument, NULL, 'c' },
+		{ "confidence", no_argument, NULL, 'K' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "frontier", required_argument, NULL, 'f' },
+		{ "max-evals", required_argument, NULL, 'x' },
+		{ "method", required_argument, NULL, 'y' },
+		{ "cache-mb", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "calib-samples", required_argument, NULL, 'n' },
+		{ "calib-method", required_argument, NULL, 'M' },
+		{ "no-cache", no_argument, NULL, 'N' },
+		{ "cache-dir", required_argument, NULL, 'D' },
+		{ "calib", required_argument, NULL, 'C' },
+		{ "eval", required_argument, NULL, 'E' },
+		{ "labels", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *cand_list = NULL, *out = NULL, *frontier = NULL, *method = NULL;
+	const char *cache_dir = NULL, *calib_f = NULL, *eval_f = NULL, *labels_f = NULL;
+	int64_t cache_mb = 1024, threads = cli_default_threads(), calib_samples = 0, max_evals = -1;
+	bool no_cache = false, have_drop = false;
+	struct search_opts so = { .drop_type = SEARCH_ABSOLUTE, .objective = SEARCH_SIZE };
+	struct err e = { 0 };
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (!parse_double(optarg, &so.max_drop))
+				return cli_usage("auto", "--max-drop takes a number, not '%s'", optarg);
+			have_drop = true;
+			break;
+		case 'T':
+			if (search_parse_drop_type(optarg, &so.drop_type, &e))
+				return cli_usage("auto", "%s", e.msg);
+			break;
+		case 'O':
+			if (search_parse_objective(optarg, &so.objective, &e))
+				return cli_usage("auto", "%s", e.msg);
+			break;
+		case 'c': cand_list = optarg; break;
+		case 'K': so.confidence = true; break;
+		case 'o': out = optarg; break;
+		case 'f': frontier = optarg; break;
+		case 'x':
+			if (!cli_parse_int(optarg, 0, 10000, &max_evals))
+				return cli_usage("auto", "--max-evals takes a whole number from 0 to 10000");
+			break;
+		case 'y':
+			if (strcmp(optarg, "knapsack") == 0)
+				so.method = SEARCH_KNAPSACK;
+			else if (strcmp(optarg, "fallback") == 0)
+				so.method = SEARCH_FALLBACK;
+			else
+				return cli_usage("auto", "--method '%s': knapsack or fallback", optarg);
+			break;
+		case 'm':
+			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb))
+				return cli_usage("auto", "--cache-mb takes a whole number of MiB from 1");
+			break;
+		case 't':
+			if (!cli_parse_int(optarg, 1, 64, &threads))
+				return cli_usage("auto", "--threads takes a whole number from 1 to 64");
+			break;
+		case 'n':
+			if (!cli_parse_int(optarg, 1, INT32_MAX, &calib_samples))
+				return cli_usage("auto", "--calib-samples takes a whole number from 1");
+			break;
+		case 'M': method = optarg; break;
+		case 'N': no_cache = true; break;
+		case 'D': cache_dir = optarg; break;
+		case 'C': calib_f = optarg; break;
+		case 'E': eval_f = optarg; break;
+		case 'L': labels_f = optarg; break;
+		case 'h': fputs(auto_help, stdout); return 0;
+		default: return cli_usage("auto", "unknown option");
+		}
+	}
+	if (!have_drop)
+		return cli_usage("auto", "--max-drop D is required");
+	if (!out)
+		return cli_usage("auto", "--out FILE is required");
+	/* search_opts: 0 = the default, -1 = none */
+	so.max_evals = max_evals < 0 ? 0 : max_evals == 0 ? -1 : (int)max_evals;
+	if (search_opts_check(&so, &e))
+		return cli_usage("auto", "%s", e.msg);
+	if (frontier && !ends_with(frontier, ".csv") && !ends_with(frontier, ".json"))
+		return cli_usage("auto", "--frontier %s: the file must end in .csv or .json", frontier);
+	char why[512];
+	if (!writable(out, why, sizeof why))
+		return cli_failf("cannot write %s: %s", out, why);
+	if (frontier && !writable(frontier, why, sizeof why))
+		return cli_failf("cannot write %s: %s", frontier, why);
+	if (argc - optind > 1)
+		return cli_usage("auto", "takes one bundle");
+	const char *path = optind < argc ? argv[optind] : cli_default_bundle();
+
+	char list[512];
+	const char *cands[SWEEP_MAX_CANDS];
+	int n_cands = 0;
+	if (cand_list) {
+		if (strlen(cand_list) >= sizeof list)
+			return cli_usage("auto", "--candidates: list too long");
+		snprintf(list, sizeof list, "%s", cand_list);
+		for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save)) {
+			if (n_cands == SWEEP_MAX_CANDS)
+				return cli_usage("auto", "--candidates: at most %d", SWEEP_MAX_CANDS);
+			cands[n_cands++] = t;
+		}
+		if (!n_cands)
+			return cli_usage("auto", "--candidates: empty list");
+	}
+	/* the search's base (free all-base and remove runs, the fallback's start)
+	 * is int8 when it is a candidate, else the first candidate */
+	const char *base = "int8";
+	if (n_cands) {
+		base = cands[0];
+		for (int i = 0; i < n_cands; i++)
+			if (strcmp(cands[i], "int8") == 0)
+				base = cands[i];
+	}
+
+	struct bundle b;
+	struct graph *g = NULL;
+	struct session *s = NULL;
+	struct session_snap sn = { 0 };
+	struct session_auto_result res = { 0 };
+	bool have_sn = false, have_res = false;
+	int rc = 1;
+	if (bundle_open(path, &b, &e))
+		return cli_fail(&e);
+	if (bundle_set_data(&b, calib_f, eval_f, labels_f, &e) || bundle_load_model(&b, &g, &e)) {
+		rc = cli_fail(&e);
+		goto done;
+	}
+	struct session_opts o = { .cands = n_cands ? cands : NULL, .n_cands = n_cands,
+				  .base = base, .calib_method = method,
+				  .calib_samples = calib_samples, .threads = (int)threads,
+				  .cache_mb = cache_mb, .no_cache = no_cache,
+				  .cache_dir = cache_dir, .version = QLENS_VERSION, .lazy = true };
+	if (session_open(&b, g, &o, &s, &e)) {
+		rc = cli_usage("auto", "%s", e.msg);
+		goto done;
+	}
+	if (session_submit_auto(s, &so, NULL, &e)) {
+		rc = cli_fail(&e);
+		goto done;
+	}
+	struct sigaction sa = { 0 }, old_int, old_term;
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	bool tty = isatty(STDERR_FILENO), cancelled = false;
+	char last[400] = "";
+	uint64_t seen = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = session_notify_fd(s), .events = POLLIN };
+		poll(&pfd, 1, 250);
+		session_ack(s);
+		if (interrupted && !cancelled) {
+			session_cancel(s);
+			cancelled = true;
+		}
+		uint64_t gen = session_generation(s);
+		bool idle = session_idle(s);
+		if (gen == seen && !idle)
+			continue;
+		seen = gen;
+		if (have_sn)
+			session_snap_fini(&sn);
+		session_snapshot(s, &sn);
+		have_sn = true;
+		draw(tty, &sn, last, sizeof last);
+		if (idle && session_generation(s) == sn.gen)
+			break;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (tty && last[0])
+		fputs("\r\033[K", stderr);
+	if (sn.notice[0])
+		fprintf(stderr, "qlens: note: %s\n", sn.notice);
+	if (cancelled) {
+		fprintf(stderr, "qlens: interrupted; nothing written\n");
+		rc = 130;
+		goto done;
+	}
+	if (sn.state == SESSION_FAILED || sn.search.status || !sn.search.done) {
+		rc = cli_failf("%s", sn.error[0] ? sn.error : "the search failed");
+		goto done;
+	}
+	if (session_auto_result(s, &res, &e)) {
+		rc = cli_fail(&e);
+		goto done;
+	}
+	have_res = true;
+	if (session_auto_save(s, out, frontier, &e)) {
+		rc = cli_fail(&e);
+		goto done;
+	}
+	const struct metrics_summary *m = &res.m;
+	printf("bundle       %s\n", b.name);
+	printf("budget       drop <= %.2f points%s (%s; objective %s)\n", 100 * res.allowed,
+	       so.confidence ? " at the 95% interval's upper end" : "",
+	       so.drop_type == SEARCH_RELATIVE ? "relative" : "absolute",
+	       so.objective == SEARCH_BITOPS ? "bitops" : "size");
+	printf("policy       %s: %s\n", out, res.summary);
+	printf("top-1        %.2f%% (FP32 %.2f%%, drop %.2f points, 95%% CI [%.2f, %.2f])\n",
+	       100 * m->top1, 100 * m->fp32_top1, -100 * m->delta, -100 * m->ci_hi, -100 * m->ci_lo);
+	printf("weights      %lld bytes, %.1f%% of FP32\n", (long long)res.weight_bytes,
+	       100.0 * (double)res.weight_bytes / (double)res.fp32_weight_bytes);
+	printf("bitops       %.4g, %.1f%% of FP32\n", res.bitops, 100 * res.bitops / res.fp32_bitops);
+	printf("search       %s: %d evaluations, %.1f s (%s)\n",
+	       so.method == SEARCH_FALLBACK ? "fallback" : "knapsack", res.evaluations, res.seconds,
+	       res.stop);
+	if (frontier)
+		printf("frontier     %s: %d points\n", frontier, res.n_frontier);
+	rc = 0;
+done:
+	if (have_res)
+		session_auto_result_fini(&res);
+	if (have_sn)
+		session_snap_fini(&sn);
+	session_close(s);
+	graph_free(g);
+	bundle_fini(&b);
+	return rc;
+}
