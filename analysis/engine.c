@@ -44,6 +44,10 @@
 #define KEY_FP32 (-1)
 #define KEY_POLICY (-3)
 
+/* An evaluation that reports progress runs its first chunk in this many pieces
+ * (eval_run): the first estimate comes after a quarter of a chunk's work. */
+#define ENGINE_HEAD_PIECES 4
+
 /* ---- set-up --------------------------------------------------------------- */
 
 enum status engine_parse_candidate(const char *text, struct precision *p, struct err *e)
@@ -563,13 +567,15 @@ struct eval_job {
 	struct metrics *chunk;	/* per chunk, added in order at the end */
 	struct metrics *chunk2;
 	int64_t done;
+	int64_t head_done;	/* rows of the first chunk done, when it runs in pieces */
 };
 
 static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
 {
 	struct eval_job *j = user;
 	const struct evaluator *ev = &j->en->ev;
-	int64_t C = ev->classes;
+	int64_t C = ev->classes, N = ev->ref.shape.dim[0];
+	int64_t span = N < ev->batch ? N : ev->batch;
 	const float *q = (const float *)outputs[0].data + row0 * C;
 	const int64_t *lab = (const int64_t *)ev->labels.data + row0;
 	struct metrics cm, cm2;
@@ -580,10 +586,25 @@ static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tens
 		metrics_add(&cm2, j->ref2 + row0 * C, q, lab, rows, C);
 	}
 	int64_t ci = row0 / ev->batch;
+	bool piece = row0 < span && rows < span; /* of the first chunk (run_opts.head_rows) */
 	pthread_mutex_lock(&j->lock);
-	j->chunk[ci] = cm;
-	if (j->ref2)
-		j->chunk2[ci] = cm2;
+	if (!piece) {
+		j->chunk[ci] = cm;
+		if (j->ref2)
+			j->chunk2[ci] = cm2;
+	} else if ((j->head_done += rows) == span) {
+		/* every piece's rows are in outputs (each was stored before its report, and
+		 * the lock orders the reports): sum the first chunk as one, in sample
+		 * order, so the figures do not depend on the pieces */
+		const float *q0 = outputs[0].data;
+		const int64_t *lab0 = ev->labels.data;
+		metrics_init(&j->chunk[0]);
+		metrics_add(&j->chunk[0], ev->ref.data, q0, lab0, span, C);
+		if (j->ref2) {
+			metrics_init(&j->chunk2[0]);
+			metrics_add(&j->chunk2[0], j->ref2, q0, lab0, span, C);
+		}
+	}
 	metrics_merge(&j->m, &cm);
 	j->done += rows;
 	if (j->pr && j->pr->fn) {
@@ -624,6 +645,33 @@ struct eval_spec {
 	struct metrics_summary *out, *out2; /* may be NULL */
 };
 
+/* Values a simulation may fake-quantize in place (sim_hooks_inplace): computed by a
+ * node of the run (so they live in the runner's arena, never in a cache or the input),
+ * read by exactly one node input, and not graph outputs. */
+static bool *inplace_values(const struct engine *en, const bool *run)
+{
+	const struct graph *g = en->g;
+	bool *ok = calloc((size_t)g->n_values + 1, sizeof *ok);
+	int *reads = calloc((size_t)g->n_values + 1, sizeof *reads);
+	if (!ok || !reads) {
+		free(ok);
+		free(reads);
+		return NULL;
+	}
+	for (int i = 0; i < g->n_nodes; i++)
+		for (int k = 0; k < g->nodes[i].n_inputs; k++)
+			if (g->nodes[i].inputs[k] >= 0)
+				reads[g->nodes[i].inputs[k]]++;
+	for (int v = 0; v < g->n_values; v++) {
+		int pr = g->values[v].producer;
+		ok[v] = reads[v] == 1 && g->values[v].kind == VAL_INTERMEDIATE && pr >= 0 &&
+			(!run || run[pr]) && !g->values[v].is_output &&
+			!plan_value_is_const(en->ref, v);
+	}
+	free(reads);
+	return ok;
+}
+
 static enum status eval_run(struct engine *en, const struct eval_spec *sp, struct err *e)
 {
 	const struct graph *g = en->g;
@@ -635,6 +683,7 @@ static enum status eval_run(struct engine *en, const struct eval_spec *sp, struc
 	struct capture_worker *cw = NULL;
 	struct tensor outs[64] = { 0 };
 	const struct tensor **bound = NULL;
+	bool *inplace = NULL;
 	struct eval_job j = { .en = en, .pr = sp->pr, .ref2 = sp->ref2 };
 	enum status st = OK;
 	pthread_mutex_init(&j.lock, NULL);
@@ -660,6 +709,11 @@ static enum status eval_run(struct engine *en, const struct eval_spec *sp, struc
 	if (sp->sim) {
 		if ((st = sim_hooks_new(sp->sim, threads, sp->active, next, &sh, &hooks, e)))
 			goto done;
+		if (!(inplace = inplace_values(en, sp->run))) {
+			st = err_set(e, ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		sim_hooks_inplace(sh, inplace);
 	} else {
 		hooks = next;
 	}
@@ -687,8 +741,12 @@ static enum status eval_run(struct engine *en, const struct eval_spec *sp, struc
 		}
 	en->last_run_nodes = nodes;
 	en->last_run_macs = macs * N;
+	/* with someone watching, the first chunk runs in pieces: a first estimate
+	 * after a quarter of the work */
+	bool watched = sp->pr && sp->pr->fn;
 	struct run_opts o = { .hooks = hooks, .run = sp->run, .bound = bound,
-			      .chunk_done = eval_chunk, .user = &j, .cancel = en->cancel };
+			      .chunk_done = eval_chunk, .user = &j, .cancel = en->cancel,
+			      .head_rows = watched ? en->ev.batch / ENGINE_HEAD_PIECES : 0 };
 	if ((st = runner_exec(en->ev.r, &en->ev.x, outs, &o, e)))
 		goto done;
 	struct metrics m, m2;
@@ -709,6 +767,7 @@ done:
 	for (int k = 0; k < 64; k++)
 		tensor_fini(&outs[k]);
 	free(bound);
+	free(inplace);
 	sim_hooks_free(sh);
 	free(cw);
 	free(next);

@@ -16,8 +16,10 @@
  * dropped (it is rebuilt when next needed).
  *
  * All evaluations are paired against the FP32 logits of the same samples
- * (metrics.h) and can report a running estimate after each chunk of samples.
- * Final figures are summed chunk by chunk in sample order, so they are
+ * (metrics.h) and can report a running estimate after each chunk of samples;
+ * when they do, the first chunk runs in pieces of a quarter of it, so the
+ * first estimate comes early.  Final figures are summed chunk by chunk in
+ * sample order (the first chunk as a whole, whatever its pieces), so they are
  * bit-identical from run to run whatever the thread schedule.
  *
  * Functions here may be called from one thread at a time (the session's

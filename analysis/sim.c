@@ -444,6 +444,7 @@ fail:
 struct sim_worker {
 	const struct sim *s;
 	const bool *active;
+	const bool *inplace; /* per value: may be quantized where it lies (sim_hooks_inplace) */
 	const struct plan_hooks *next;
 	struct tensor buf[SIM_MAX_EDGE]; /* private quantized copies of inputs */
 	size_t cap[SIM_MAX_EDGE];
@@ -487,6 +488,12 @@ static enum status sim_before(void *user, const struct plan *p, int ni, const st
 		    same_q(&s->out_q[v], q))
 			continue; /* the producer's Q/DQ already did exactly this */
 		const struct tensor *x = use[k];
+		if (w->inplace && w->inplace[v] && x->dtype == DT_FLOAT) {
+			/* nobody else reads it: no private copy needed */
+			float *d = x->data;
+			qfmt_fake_quant(q->fmt, d, d, tensor_numel(x), q->p);
+			continue;
+		}
 		if (w->cap[k] < x->nbytes) {
 			float *nb = realloc(w->buf[k].data, x->nbytes);
 			if (!nb)
@@ -550,6 +557,12 @@ enum status sim_hooks_new(const struct sim *s, int n, const bool *active,
 	*out = h;
 	*hooks = h->hooks;
 	return OK;
+}
+
+void sim_hooks_inplace(struct sim_hooks *h, const bool *inplace)
+{
+	for (int i = 0; i < h->n; i++)
+		h->w[i].inplace = inplace;
 }
 
 void sim_hooks_free(struct sim_hooks *h)

@@ -15,7 +15,8 @@
  *    (per channel when the weight is), as ONNX Runtime makes it;
  *  - activations: every float input of a quantized node is quantized with
  *    that node's activation format and the tensor's calibrated parameters
- *    (on a private copy, so other readers see their own view), and every
+ *    (on a private copy, so other readers see their own view - in place when
+ *    the caller says no other reader exists, sim_hooks_inplace), and every
  *    float output of a quantized node is quantized in place (the shared
  *    Q/DQ pair on the producer's side).  Re-quantizing a value that its
  *    producer already quantized with the same format and parameters is
@@ -93,6 +94,11 @@ enum status sim_hooks_new(const struct sim *s, int n, const bool *active,
 			  const struct plan_hooks *next, struct sim_hooks **out,
 			  struct plan_hooks **hooks, struct err *e);
 void sim_hooks_free(struct sim_hooks *h);
+/* Values (per value, borrowed; NULL = none) whose input fake-quant may write into the
+ * value itself instead of a private copy: the caller promises that each is computed by the
+ * run (never caller, cache or graph-input storage) and read by one node input only, so no
+ * other reader can see the change. */
+void sim_hooks_inplace(struct sim_hooks *h, const bool *inplace);
 
 /* Run the model under the sim over `inputs` (leading dim = samples);
  * outputs[k] receive owned tensors. */

@@ -799,6 +799,8 @@ struct worker_plans {
 	struct plan *full;  /* chunk of `batch` rows */
 	struct plan *tail;  /* the last, shorter chunk */
 	int64_t tail_rows;
+	struct plan *head;  /* a piece of the first chunk (run_opts.head_rows) */
+	int64_t head_rows;
 };
 
 struct runner {
@@ -837,6 +839,7 @@ void runner_free(struct runner *r)
 		for (int i = 0; i < RUNNER_MAX_THREADS; i++) {
 			plan_free(r->w[f][i].full);
 			plan_free(r->w[f][i].tail);
+			plan_free(r->w[f][i].head);
 		}
 	free(r);
 }
@@ -848,6 +851,9 @@ struct run_job {
 	const struct tensor *inputs;
 	struct tensor *outputs;
 	int64_t n_rows, n_chunks;
+	/* tasks workers pull: the first chunk's pieces (n_head of head_rows rows, when
+	 * head_rows > 0), then the other chunks */
+	int64_t head_rows, n_head, n_tasks;
 	bool fuse;	   /* no hooks, subset or bindings: fused plans */
 	int64_t full_rows; /* rows of a plan run: the batch, or the sub-batch of fused runs */
 	atomic_long next;
@@ -862,12 +868,13 @@ static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct p
 {
 	struct runner *r = j->r;
 	struct worker_plans *wp = &r->w[j->fuse][wi];
-	struct plan **slot = rows == j->full_rows ? &wp->full : &wp->tail;
+	bool head = rows != j->full_rows && j->head_rows > 0 && rows == j->head_rows;
+	struct plan **slot = rows == j->full_rows ? &wp->full : head ? &wp->head : &wp->tail;
 	const struct graph *g = r->g;
 	struct shape shapes[64];
 	if (g->n_inputs > 64)
 		return err_set(e, ERR_LIMIT, "more than 64 graph inputs");
-	bool same = *slot && (rows == j->full_rows || wp->tail_rows == rows);
+	bool same = *slot && (rows == j->full_rows || (head ? wp->head_rows : wp->tail_rows) == rows);
 	for (int i = 0; i < g->n_inputs; i++) {
 		shapes[i] = j->inputs[i].shape;
 		shapes[i].dim[0] = rows;
@@ -885,7 +892,9 @@ static enum status worker_plan(struct run_job *j, int wi, int64_t rows, struct p
 	enum status st = plan_new(g, shapes, &po, slot, e);
 	if (st)
 		return st;
-	if (rows != j->full_rows)
+	if (head)
+		wp->head_rows = rows;
+	else if (rows != j->full_rows)
 		wp->tail_rows = rows;
 	*out = *slot;
 	return OK;
@@ -955,11 +964,19 @@ static enum status run_rows(struct run_job *j, int wi, int64_t row0, int64_t row
 	return OK;
 }
 
-static enum status run_chunk(struct run_job *j, int wi, int64_t chunk, struct err *e)
+/* Task t: a piece of the first chunk (t < n_head) or a whole chunk. */
+static enum status run_chunk(struct run_job *j, int wi, int64_t t, struct err *e)
 {
 	struct runner *r = j->r;
-	int64_t row0 = chunk * r->batch;
-	int64_t rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
+	int64_t row0, rows;
+	if (t < j->n_head) {
+		int64_t span = j->n_rows < r->batch ? j->n_rows : r->batch;
+		row0 = t * j->head_rows;
+		rows = span - row0 < j->head_rows ? span - row0 : j->head_rows;
+	} else {
+		row0 = (t - j->n_head + (j->n_head ? 1 : 0)) * r->batch;
+		rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
+	}
 	/* fused runs go through the chunk in sub-batches (runner_exec, pick_sub_rows) */
 	for (int64_t r0 = row0; r0 < row0 + rows; r0 += j->full_rows) {
 		int64_t n = row0 + rows - r0 < j->full_rows ? row0 + rows - r0 : j->full_rows;
@@ -981,7 +998,7 @@ static void *worker_main(void *arg)
 		if (atomic_load(&j->failed))
 			break;
 		long c = atomic_fetch_add(&j->next, 1);
-		if (c >= j->n_chunks)
+		if (c >= j->n_tasks)
 			break;
 		enum status st = run_chunk(j, wi, c, &e);
 		if (st) {
@@ -1101,6 +1118,15 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 		if (r->sub_rows > 0 && r->sub_rows < r->batch)
 			j.full_rows = r->sub_rows;
 	}
+	j.n_tasks = j.n_chunks;
+	if (!j.fuse && o && o->head_rows > 0) {
+		int64_t span = n_rows < r->batch ? n_rows : r->batch;
+		if (o->head_rows < span) {
+			j.head_rows = o->head_rows;
+			j.n_head = (span + j.head_rows - 1) / j.head_rows;
+			j.n_tasks = j.n_head + j.n_chunks - 1;
+		}
+	}
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);
 	pthread_mutex_init(&j.err_lock, NULL);
@@ -1131,11 +1157,11 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 			goto done;
 	}
 	int n_workers = r->n_threads;
-	if (j.n_chunks < n_workers)
-		n_workers = (int)j.n_chunks;
+	if (j.n_tasks < n_workers)
+		n_workers = (int)j.n_tasks;
 	if (n_workers <= 1) {
 		exec_set_blas_threads(r->n_threads);
-		for (int64_t c = 0; c < j.n_chunks; c++) {
+		for (int64_t c = 0; c < j.n_tasks; c++) {
 			st = run_chunk(&j, 0, c, e);
 			if (st)
 				goto done;

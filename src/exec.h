@@ -138,6 +138,11 @@ struct run_opts {
 	void *user;
 	/* Polled between nodes: when set, the run stops with ERR_CANCELLED. */
 	const _Atomic bool *cancel;
+	/* When > 0 and smaller than the first chunk: the first chunk (rows [0, batch))
+	 * runs as pieces of head_rows rows, each reported by chunk_done, so that the
+	 * first report comes sooner.  The other chunks are unchanged.  Ignored by runs
+	 * that use fused plans. */
+	int head_rows;
 };
 enum status runner_exec(struct runner *r, const struct tensor *inputs, struct tensor *outputs,
 			const struct run_opts *o, struct err *e);

@@ -338,12 +338,16 @@ static inline float fq_one(enum qfmt f, float x, struct qparams p)
 	} while (0)
 
 /*
- * On x86-64 with GNU ifuncs, each loop is also compiled for AVX2 and picked at
- * load time: the bit-manipulating fp16/fp8 kernels are compute-bound at SSE2
- * width.  Same C, same IEEE operations, so the bits do not change.
+ * On x86-64 with GNU ifuncs, each loop is also compiled for AVX-512F and AVX2
+ * and picked at load time: the bit-manipulating fp16/fp8 kernels are compute-
+ * bound at SSE2 width, and the integer one is bound by its division.  Same C,
+ * same IEEE operations (C11 mode: no contraction into FMAs), so the bits do
+ * not change.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__)
-#define QF_CLONES __attribute__((target_clones("avx2", "default")))
+/* not under ThreadSanitizer: ifunc resolvers run before its runtime starts */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
+	!defined(__SANITIZE_THREAD__)
+#define QF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define QF_CLONES
 #endif

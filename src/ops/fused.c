@@ -301,20 +301,7 @@ static enum status attn_prepare(struct step *s, const struct tensor *const *in, 
 }
 
 /* Softmax of one row of scores in place, as the Softmax op does it. */
-static void attn_softmax_row(float *row, int64_t m)
-{
-	float mx = -INFINITY;
-	for (int64_t j = 0; j < m; j++)
-		mx = row[j] > mx ? row[j] : mx;
-	float sum = 0.0f;
-	for (int64_t j = 0; j < m; j++) {
-		row[j] = expf(row[j] - mx);
-		sum += row[j];
-	}
-	const float inv = 1.0f / sum;
-	for (int64_t j = 0; j < m; j++)
-		row[j] *= inv;
-}
+static void attn_softmax_row(float *row, int64_t m) { nn_softmax_row(row, row, m); }
 
 static void attn_generic(const struct attn_params *p, const float *q, const float *kt, float s,
 			 const float *v, float *y, float *sc)

@@ -7,6 +7,12 @@
  * input is broadcast along it).  run() then does one cblas_sgemm per output matrix, except in
  * the common case of a shared 2-D B (a Linear layer on [batch, seq, features]): A's batch is
  * folded into M and the whole product is a single sgemm.
+ *
+ * Many small products (attention: scores and their weighted sums, one per sample and head,
+ * tens of rows and columns) cost OpenBLAS more in packing and dispatch than in arithmetic.
+ * With AVX-512, products with at most 64 columns run in small_avx512 instead: four rows at a
+ * time, B's rows streamed from L1, each output element accumulated over k in order with FMAs
+ * (deterministic, like any sgemm here, but rounded differently from OpenBLAS).
  */
 #include <cblas.h>
 #include <limits.h>
@@ -14,6 +20,17 @@
 #include <string.h>
 
 #include "nn_util.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
+#define MM_X86 1
+#include <immintrin.h>
+#else
+#define MM_X86 0
+#endif
+
+/* Products the small kernel takes: at most 64 columns (four vectors) and not much work. */
+#define MM_SMALL_N 64
+#define MM_SMALL_MK 16384
 
 #define MM_MAX_BATCH (TENSOR_MAX_RANK - 2)
 
@@ -25,7 +42,58 @@ struct matmul_params {
 	int64_t bstr[MM_MAX_BATCH];
 	int64_t nbatch;			/* product of bdim */
 	bool fold;			/* B shared by all batches and A contiguous: one sgemm */
+	bool small;			/* per-batch products through small_avx512 */
 };
+
+#if MM_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+/* y[m, n] = a[m, k] b[k, n], all row-major and contiguous, n <= 64. */
+static void small_avx512(const float *a, const float *b, float *y, int64_t m, int64_t k,
+			 int64_t n)
+{
+	const int nv = (int)((n + 15) / 16);
+	__mmask16 mk[4];
+	for (int v = 0; v < 4; v++) {
+		int64_t left = n - 16 * v;
+		mk[v] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+	}
+	int64_t i = 0;
+	for (; i + 4 <= m; i += 4) {
+		__m512 acc[4][4];
+		for (int r = 0; r < 4; r++)
+			for (int v = 0; v < 4; v++)
+				acc[r][v] = _mm512_setzero_ps();
+		const float *a0 = a + i * k;
+		for (int64_t kk = 0; kk < k; kk++) {
+			const float *br = b + kk * n;
+			for (int v = 0; v < nv; v++) {
+				__m512 bv = _mm512_maskz_loadu_ps(mk[v], br + 16 * v);
+				for (int r = 0; r < 4; r++)
+					acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(a0[r * k + kk]), bv,
+								    acc[r][v]);
+			}
+		}
+		for (int r = 0; r < 4; r++)
+			for (int v = 0; v < nv; v++)
+				_mm512_mask_storeu_ps(y + (i + r) * n + 16 * v, mk[v], acc[r][v]);
+	}
+	for (; i < m; i++) {
+		__m512 acc[4];
+		for (int v = 0; v < 4; v++)
+			acc[v] = _mm512_setzero_ps();
+		for (int64_t kk = 0; kk < k; kk++) {
+			__m512 av = _mm512_set1_ps(a[i * k + kk]);
+			for (int v = 0; v < nv; v++)
+				acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[v], b + kk * n + 16 * v),
+							 acc[v]);
+		}
+		for (int v = 0; v < nv; v++)
+			_mm512_mask_storeu_ps(y + i * n + 16 * v, mk[v], acc[v]);
+	}
+}
+#pragma GCC pop_options
+#endif
 
 enum status op_matmul_prepare(struct step *s, const struct tensor *const *in, int n_in,
 			      struct tensor *const *out, int n_out, struct err *e)
@@ -96,6 +164,8 @@ enum status op_matmul_prepare(struct step *s, const struct tensor *const *in, in
 		return st;
 	if (p.fold && p.nbatch * p.m > INT_MAX)
 		p.fold = false;
+	p.small = MM_X86 && !p.fold && p.n <= MM_SMALL_N && p.m * p.k <= MM_SMALL_MK &&
+		  nn_have_avx512();
 
 	struct matmul_params *pp = malloc(sizeof *pp);
 	if (!pp)
@@ -128,8 +198,14 @@ enum status op_matmul_run(const struct step *s, const struct tensor *const *in, 
 	int64_t idx[MM_MAX_BATCH] = { 0 };
 	int64_t offa = 0, offb = 0;
 	for (int64_t t = 0; t < p->nbatch; t++) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
-			    1.0f, a + offa, (int)k, b + offb, (int)n, 0.0f, y + t * m * n, (int)n);
+#if MM_X86
+		if (p->small)
+			small_avx512(a + offa, b + offb, y + t * m * n, m, k, n);
+		else
+#endif
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n,
+				    (int)k, 1.0f, a + offa, (int)k, b + offb, (int)n, 0.0f,
+				    y + t * m * n, (int)n);
 		/* odometer over the output batch index, keeping the input offsets in step */
 		for (int i = p->nbd - 1; i >= 0; i--) {
 			offa += p->astr[i];

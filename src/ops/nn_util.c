@@ -17,6 +17,13 @@
 
 #include "nn_util.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas in vmath.h */
+#define NN_X86 1
+#include "vmath.h"
+#else
+#define NN_X86 0
+#endif
+
 int64_t nn_prod(const int64_t *v, int n)
 {
 	int64_t p = 1;
@@ -247,11 +254,102 @@ void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, in
 		for (int64_t i = 0; i < n; i++)
 			y[i] = sel(y[i] < 0.0f, a * y[i], y[i]);
 		break;
-	case EPI_GELU:
-		for (int64_t i = 0; i < n; i++)
-			y[i] = (y[i] * (erff(y[i] / a) + 1.0f)) * 0.5f;
+	case EPI_GELU: {
+		/* the Div, Erf, Add, Mul chain, with nn_erf as the Erf op has it */
+		float t[256];
+		for (int64_t i0 = 0; i0 < n; i0 += 256) {
+			int64_t m = n - i0 < 256 ? n - i0 : 256;
+			float *yi = y + i0;
+			for (int64_t i = 0; i < m; i++)
+				t[i] = yi[i] / a;
+			nn_erf(t, t, m);
+			for (int64_t i = 0; i < m; i++)
+				yi[i] = (yi[i] * (t[i] + 1.0f)) * 0.5f;
+		}
 		break;
+	}
 	case EPI_NONE:
 		break;
 	}
+}
+
+#if NN_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+static void erf_avx512(const float *x, float *y, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, vm_erf(_mm512_loadu_ps(x + i)));
+	if (i < n) {
+		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+		_mm512_mask_storeu_ps(y + i, k, vm_erf(_mm512_maskz_loadu_ps(k, x + i)));
+	}
+}
+
+static void softmax_row_avx512(const float *x, float *y, int64_t n)
+{
+	/* max ignores NaN the way the scalar `x > mx ? x : mx` does (max_ps returns its second
+	 * operand when one is NaN) */
+	__m512 vm = _mm512_set1_ps(-INFINITY);
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		vm = _mm512_max_ps(_mm512_loadu_ps(x + i), vm);
+	__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+	if (i < n)
+		vm = _mm512_mask_max_ps(vm, k, _mm512_maskz_loadu_ps(k, x + i), vm);
+	const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
+	__m512 acc = _mm512_setzero_ps();
+	for (i = 0; i + 16 <= n; i += 16) {
+		__m512 e = vm_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), mx));
+		_mm512_storeu_ps(y + i, e);
+		acc = _mm512_add_ps(acc, e);
+	}
+	if (i < n) {
+		__m512 e = vm_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mx));
+		_mm512_mask_storeu_ps(y + i, k, e);
+		acc = _mm512_mask_add_ps(acc, k, acc, e);
+	}
+	const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
+	for (i = 0; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), inv));
+	if (i < n)
+		_mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + i), inv));
+}
+#pragma GCC pop_options
+#endif
+
+void nn_erf(const float *x, float *y, int64_t n)
+{
+#if NN_X86
+	if (nn_have_avx512()) {
+		erf_avx512(x, y, n);
+		return;
+	}
+#endif
+	for (int64_t i = 0; i < n; i++)
+		y[i] = erff(x[i]);
+}
+
+void nn_softmax_row(const float *x, float *y, int64_t n)
+{
+	if (n <= 0)
+		return;
+#if NN_X86
+	if (nn_have_avx512()) {
+		softmax_row_avx512(x, y, n);
+		return;
+	}
+#endif
+	float mx = -INFINITY;
+	for (int64_t i = 0; i < n; i++)
+		mx = x[i] > mx ? x[i] : mx;
+	float sum = 0.0f;
+	for (int64_t i = 0; i < n; i++) {
+		y[i] = expf(x[i] - mx);
+		sum += y[i];
+	}
+	const float inv = 1.0f / sum;
+	for (int64_t i = 0; i < n; i++)
+		y[i] *= inv;
 }

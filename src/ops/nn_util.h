@@ -77,6 +77,17 @@ void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, in
  * off for the whole process, read once: tests and CI use it to run the generic paths. */
 bool nn_have_avx512(void);
 
+/* erf of n floats (y may be x): AVX-512 vm_erf (vmath.h, within 7.3e-8 of erf) where
+ * nn_have_avx512(), C99 erff otherwise.  The Erf op and every GELU use it, so fused and
+ * separate GELUs agree. */
+void nn_erf(const float *x, float *y, int64_t n);
+
+/* Softmax of one contiguous row of n floats (y may be x): shifted by the row's maximum,
+ * e^x by vm_exp (within 8e-8 relative) where nn_have_avx512(), expf otherwise; the sum is
+ * taken in 16 lanes then reduced in a fixed order, so results are deterministic.  The Softmax
+ * op and fused attention share it. */
+void nn_softmax_row(const float *x, float *y, int64_t n);
+
 /* Round a byte count up to the scratch alignment (64). */
 static inline size_t nn_align(size_t n) { return (n + 63) & ~(size_t)63; }
 

@@ -215,6 +215,7 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 	const bool max22 = is_max && KW == 2 && w->k[1] == 2 && w->k[0] == 1 && sw == 2 &&
 			   dw == 1 && a == 0 && b == OW;
 	const bool max22v = POOL_X86 && max22 && OW <= 16 && nn_have_avx512();
+	(void)max22v; /* read only where POOL_X86 (GCC on x86-64) */
 	for (int64_t pl = 0; pl < p->planes; pl++) {
 		const float *xp = x + pl * isp;
 		for (int64_t od = 0; od < w->out[0]; od++)

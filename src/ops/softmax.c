@@ -8,7 +8,8 @@
  * flattened tail.
  *
  * Each set of L values is shifted by its maximum before exp() so large inputs do not overflow;
- * LogSoftmax is then (x - max) - log(sum(exp(x - max))).  With inner = 1 (the usual last-axis
+ * a contiguous Softmax row goes to nn_softmax_row (AVX-512 exp where the CPU has it, the
+ * same code fused attention uses).  LogSoftmax is then (x - max) - log(sum(exp(x - max))).  With inner = 1 (the usual last-axis
  * case) a row is contiguous; otherwise the running maxima and sums for one block's `inner`
  * columns sit in scratch and every pass walks the block row by row, keeping memory access
  * sequential.
@@ -65,26 +66,20 @@ static enum status softmax_prepare(struct step *s, const struct tensor *const *i
 /* One contiguous row of n values. */
 static void softmax_row(const float *restrict x, float *restrict y, int64_t n, bool log)
 {
+	if (!log) {
+		nn_softmax_row(x, y, n);
+		return;
+	}
 	float mx = -INFINITY;
 	for (int64_t i = 0; i < n; i++)
 		mx = x[i] > mx ? x[i] : mx;
 	float sum = 0.0f;
-	if (log) {
-		for (int64_t i = 0; i < n; i++)
-			sum += expf(x[i] - mx);
-		/* (x - max) is exact near max; adding max + log(sum) first would round it away */
-		const float ls = logf(sum);
-		for (int64_t i = 0; i < n; i++)
-			y[i] = (x[i] - mx) - ls;
-		return;
-	}
-	for (int64_t i = 0; i < n; i++) {
-		y[i] = expf(x[i] - mx);
-		sum += y[i];
-	}
-	const float inv = 1.0f / sum;
 	for (int64_t i = 0; i < n; i++)
-		y[i] *= inv;
+		sum += expf(x[i] - mx);
+	/* (x - max) is exact near max; adding max + log(sum) first would round it away */
+	const float ls = logf(sum);
+	for (int64_t i = 0; i < n; i++)
+		y[i] = (x[i] - mx) - ls;
 }
 
 /* One block of len rows by inner columns, normalised down the columns. */
