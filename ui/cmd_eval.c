@@ -18,80 +18,47 @@
 static const char eval_help[] =
 	"usage: qlens eval [BUNDLE|MODEL.onnx] [--preset NAME] [--granularity G]\n"
 	"                  [--calib-method M] [--calib-samples N] [--set NODE=PRESET ...]\n"
+	"                  [--policy FILE [--accept-model-change]]\n"
 	"                  [--calib FILE.npy --eval FILE.npy --labels FILE.npy]\n"
 	"                  [--threads N] [--batch N] [--json]\n\n"
 	"Measure the model under one quantization policy against FP32 on the same samples.\n\n"
-	"  --preset NAME        fp32 fp16 bf16 fp8e4m3 fp8e5m2 int8 w8a16 w4a8 w4a16\n"
-	"                       (default int8: int8 weights, uint8 activations)\n"
-	"  --granularity G      weights per-tensor | per-channel | per-block (default:\n"
-	"                       per-channel; per-block (32) for int4 presets)\n"
-	"  --calib-method M     activations: minmax | percentile[:P] | entropy | mse\n"
-	"                       (default minmax; percentile defaults to 99.99)\n"
-	"  --calib-samples N    use the first N calibration samples (default: all)\n"
-	"  --set NODE=PRESET    run one node at another precision (repeatable)\n"
+	CLI_PRECISION_HELP
 	"  --policy FILE        measure a policy file (qlens policy) instead of a preset;\n"
 	"                       its calibration sample count applies unless given\n"
 	"  --accept-model-change  use the policy although the model's sha256 changed\n"
+	CLI_DATA_HELP
+	CLI_THREADS_HELP
+	CLI_BATCH_HELP
 	"  --json               one JSON object (accuracies as fractions 0..1)\n";
 
 int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "preset", required_argument, NULL, 'p' },
-		{ "granularity", required_argument, NULL, 'g' },
-		{ "calib-method", required_argument, NULL, 'm' },
-		{ "calib-samples", required_argument, NULL, 'n' },
-		{ "set", required_argument, NULL, 's' },
-		{ "calib", required_argument, NULL, 'C' },
-		{ "eval", required_argument, NULL, 'E' },
-		{ "labels", required_argument, NULL, 'L' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "batch", required_argument, NULL, 'b' },
+		CLI_PRECISION_OPTIONS,
+		CLI_DATA_OPTIONS,
+		CLI_THREADS_OPTION,
+		CLI_BATCH_OPTION,
 		{ "json", no_argument, NULL, 'j' },
 		{ "policy", required_argument, NULL, 'P' },
 		{ "accept-model-change", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *preset = "int8", *gran_name = NULL, *method = "minmax";
-	const char *calib = NULL, *evalf = NULL, *labels = NULL;
-	const char *sets[256];
-	int n_sets = 0;
-	int64_t calib_samples = 0, threads = cli_default_threads(), batch = 64;
+	struct cli_args a;
+	cli_args_init(&a);
 	bool json = false, accept_model = false;
 	const char *policy_path = NULL;
-	int c;
+	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': preset = optarg; break;
-		case 'g': gran_name = optarg; break;
-		case 'm': method = optarg; break;
-		case 'n':
-			if (!cli_parse_int(optarg, 1, INT32_MAX, &calib_samples))
-				return cli_usage("eval", "--calib-samples takes a whole number from 1");
-			break;
-		case 's':
-			if (n_sets == 256)
-				return cli_usage("eval", "too many --set");
-			sets[n_sets++] = optarg;
-			break;
-		case 'C': calib = optarg; break;
-		case 'E': evalf = optarg; break;
-		case 'L': labels = optarg; break;
-		case 't':
-			if (!cli_parse_int(optarg, 1, 64, &threads))
-				return cli_usage("eval", "--threads takes a whole number from 1 to 64");
-			break;
-		case 'b':
-			if (!cli_parse_int(optarg, 1, 65536, &batch))
-				return cli_usage("eval", "--batch takes a whole number from 1");
-			break;
 		case 'j': json = true; break;
 		case 'P': policy_path = optarg; break;
 		case 'A': accept_model = true; break;
 		case 'h': fputs(eval_help, stdout); return 0;
-		default: return cli_usage("eval", "unknown option");
+		default:
+			if ((rc = cli_option("eval", c, optarg, &a)))
+				return rc;
 		}
 	}
 	if (argc - optind > 1)
@@ -101,18 +68,8 @@ int cmd_eval(int argc, char **argv)
 	struct err e = { 0 };
 	struct precision prec;
 	struct calib_spec cspec;
-	if (precision_preset(preset, &prec, &e))
-		return cli_usage("eval", "%s", e.msg);
-	if (calib_spec_parse(method, &cspec, &e))
-		return cli_usage("eval", "%s", e.msg);
-	prec.acalib = cspec;
-	if (gran_name) {
-		enum qgran gr = qgran_lookup(gran_name);
-		if (gr == QG_COUNT)
-			return cli_usage("eval", "unknown granularity '%s' (per-tensor, per-channel, "
-					 "per-block)", gran_name);
-		prec.wgran = gr;
-	}
+	if ((rc = cli_precision("eval", &a, &prec, &cspec)))
+		return rc;
 
 	struct bundle b;
 	struct graph *g = NULL;
@@ -121,47 +78,31 @@ int cmd_eval(int argc, char **argv)
 	struct policy_doc doc;
 	policy_doc_init(&doc);
 	struct sim sim = { 0 };
-	bool have_ev = false, have_sim = false;
-	int rc = 1;
-	if (bundle_open(path, &b, &e))
+	bool measured = false;
+	rc = 1;
+	if (cli_bundle_load(path, &a.data, &b, &g, &e))
 		return cli_fail(&e);
-	if (bundle_set_data(&b, calib, evalf, labels, &e) || bundle_load_model(&b, &g, &e)) {
-		rc = cli_fail(&e);
-		goto done;
-	}
 	if (policy_path) {
 		if ((rc = cli_policy_load(policy_path, &b, g, accept_model, &doc, &pol)))
 			goto done;
 		rc = 1;
 		prec = doc.defaults;
 		cspec = prec.acalib;
-		if (!calib_samples)
-			calib_samples = doc.calib_samples;
+		if (!a.calib_samples)
+			a.calib_samples = doc.calib_samples;
 	} else if (policy_init(&pol, g, &prec, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}
-	for (int i = 0; i < n_sets; i++)
-		if (policy_set_spec(&pol, sets[i], &e)) {
+	for (int i = 0; i < a.n_sets; i++)
+		if (policy_set_spec(&pol, a.sets[i], &e)) {
 			rc = cli_usage("eval", "%s", e.msg);
 			goto done;
 		}
-	if (evaluator_init(&ev, &b, g, (int)threads, (int)batch, &e)) {
-		rc = cli_fail(&e);
-		goto done;
-	}
-	have_ev = true;
-	if (evaluator_calibrate(&ev, &b, calib_samples, &e) ||
-	    sim_prepare(&sim, g, &ev.cal, &pol, &e)) {
-		rc = cli_fail(&e);
-		goto done;
-	}
-	have_sim = true;
 	struct metrics_summary s;
-	if (evaluator_run(&ev, &sim, &s, &e)) {
-		rc = cli_fail(&e);
+	if (cli_measure(&b, g, &pol, &a, &ev, &sim, &s))
 		goto done;
-	}
+	measured = true;
 	char label[64], cs[64];
 	precision_label(&prec, label, sizeof label);
 	calib_spec_str(&cspec, cs, sizeof cs);
@@ -177,7 +118,7 @@ int cmd_eval(int argc, char **argv)
 	} else {
 		printf("bundle       %s (%s)\n", b.name, b.model_path);
 		printf("policy       %s%s: weights %s %s, activations %s %s, calibration %s on %lld samples\n",
-		       label, n_sets ? " with overrides" : "", qfmt_info(prec.wfmt)->name,
+		       label, a.n_sets ? " with overrides" : "", qfmt_info(prec.wfmt)->name,
 		       qgran_name(prec.wgran), qfmt_info(prec.afmt)->name,
 		       prec.act_symmetric ? "symmetric" : "asymmetric", cs, (long long)ev.cal.samples);
 		printf("samples      %lld\n", (long long)s.n);
@@ -198,10 +139,10 @@ int cmd_eval(int argc, char **argv)
 	}
 	rc = 0;
 done:
-	if (have_sim)
+	if (measured) {
 		sim_fini(&sim);
-	if (have_ev)
 		evaluator_fini(&ev);
+	}
 	policy_fini(&pol);
 	policy_doc_fini(&doc);
 	graph_free(g);

@@ -34,7 +34,8 @@ static const char export_help[] =
 	"usage: qlens export [BUNDLE|MODEL.onnx] --policy FILE [--qdq OUT.onnx]\n"
 	"                    [--ort-overrides OUT.json] [--trt-precisions OUT.txt]\n"
 	"                    [--sim-logits OUT.npy] [--ort-partial] [--accept-model-change]\n"
-	"                    [--accept-recalibration] [--calib FILE.npy] [--eval FILE.npy]\n"
+	"                    [--accept-recalibration]\n"
+	"                    [--calib FILE.npy --eval FILE.npy --labels FILE.npy]\n"
 	"                    [--threads N] [--batch N]\n\n"
 	"Export a policy file (qlens policy) for real runtimes:\n"
 	"  --qdq OUT.onnx            the model in ONNX Runtime's QDQ format: Quantize/\n"
@@ -51,7 +52,10 @@ static const char export_help[] =
 	"  --sim-logits OUT.npy      qlens' simulated outputs on the evaluation set\n"
 	"  --accept-model-change     use the policy although the model's sha256 changed\n"
 	"  --accept-recalibration    export although recalibration gives other scales than\n"
-	"                            the file records\n";
+	"                            the file records\n"
+	CLI_DATA_HELP
+	CLI_THREADS_HELP
+	CLI_BATCH_HELP;
 
 static const char *base_name(const char *path)
 {
@@ -126,19 +130,17 @@ int cmd_export(int argc, char **argv)
 		{ "ort-partial", no_argument, NULL, 'p' },
 		{ "accept-model-change", no_argument, NULL, 'A' },
 		{ "accept-recalibration", no_argument, NULL, 'R' },
-		{ "calib", required_argument, NULL, 'C' },
-		{ "eval", required_argument, NULL, 'E' },
-		{ "labels", required_argument, NULL, 'L' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "batch", required_argument, NULL, 'b' },
+		CLI_DATA_OPTIONS,
+		CLI_THREADS_OPTION,
+		CLI_BATCH_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *policy_path = NULL, *qdq = NULL, *ort = NULL, *trt = NULL, *logits = NULL;
-	const char *calib = NULL, *evalf = NULL, *labels = NULL;
+	struct cli_args a;
+	cli_args_init(&a);
 	bool accept_model = false, accept_recal = false, ort_partial = false;
-	int64_t threads = cli_default_threads(), batch = 64;
-	int c;
+	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -150,19 +152,10 @@ int cmd_export(int argc, char **argv)
 		case 'p': ort_partial = true; break;
 		case 'A': accept_model = true; break;
 		case 'R': accept_recal = true; break;
-		case 'C': calib = optarg; break;
-		case 'E': evalf = optarg; break;
-		case 'L': labels = optarg; break;
-		case 't':
-			if (!cli_parse_int(optarg, 1, 64, &threads))
-				return cli_usage("export", "--threads takes a whole number from 1 to 64");
-			break;
-		case 'b':
-			if (!cli_parse_int(optarg, 1, 65536, &batch))
-				return cli_usage("export", "--batch takes a whole number from 1");
-			break;
 		case 'h': fputs(export_help, stdout); return 0;
-		default: return cli_usage("export", "unknown option");
+		default:
+			if ((rc = cli_option("export", c, optarg, &a)))
+				return rc;
 		}
 	}
 	if (argc - optind > 1)
@@ -184,11 +177,9 @@ int cmd_export(int argc, char **argv)
 	struct export_qdq x = { 0 };
 	bool have_doc = false, have_sim = false;
 	char *text = NULL, *ort_text = NULL;
-	int rc = 1;
+	rc = 1;
 	policy_doc_init(&doc);
-	if (bundle_open(path, &b, &e))
-		return cli_fail(&e);
-	if (bundle_set_data(&b, calib, evalf, labels, &e) || bundle_load_model(&b, &g, &e)) {
+	if (cli_bundle_load(path, &a.data, &b, &g, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}
@@ -212,7 +203,7 @@ int cmd_export(int argc, char **argv)
 		enum qfmt af = policy_node(&pol, ni).afmt;
 		need_cal |= af != QF_FP32 && af != QF_FP16 && af != QF_BF16;
 	}
-	if (need_cal && (rc = calibrate(&b, g, doc.calib_samples, (int)threads, (int)batch, &cal)))
+	if (need_cal && (rc = calibrate(&b, g, doc.calib_samples, (int)a.threads, (int)a.batch, &cal)))
 		goto done;
 	rc = 1;
 	if (sim_prepare(&sim, g, need_cal ? &cal : NULL, &pol, &e)) {
@@ -274,7 +265,7 @@ int cmd_export(int argc, char **argv)
 			goto done;
 		printf("%s: trtexec --layerPrecisions / --layerOutputTypes\n", trt);
 	}
-	if (logits && sim_logits(&b, g, &sim, (int)threads, (int)batch, logits))
+	if (logits && sim_logits(&b, g, &sim, (int)a.threads, (int)a.batch, logits))
 		goto done;
 	rc = 0;
 done:

@@ -90,12 +90,8 @@ int cmd_run(int argc, char **argv)
 	struct tensor inputs[MAX_INPUTS] = { 0 }, outputs[MAX_INPUTS] = { 0 };
 	bool given[MAX_INPUTS] = { 0 };
 	int rc = 1;
-	if (bundle_open(argv[optind], &b, &e))
+	if (cli_bundle_load(argv[optind], NULL, &b, &g, &e))
 		return cli_fail(&e);
-	if (bundle_load_model(&b, &g, &e)) {
-		rc = cli_fail(&e);
-		goto done;
-	}
 	if (g->n_inputs > MAX_INPUTS || g->n_outputs > MAX_INPUTS) {
 		rc = cli_failf("%s: more than %d inputs or outputs", b.model_path, MAX_INPUTS);
 		goto done;

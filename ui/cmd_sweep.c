@@ -13,15 +13,11 @@
  * Output paths are checked before any work starts, and nothing is written
  * unless everything succeeded: a failure leaves no partial file.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -30,9 +26,10 @@
 #include "sweepio.h"
 
 static const char sweep_help[] =
-	"usage: qlens sweep [BUNDLE] [--candidates LIST] [--base PRESET] [--json FILE]\n"
-	"                   [--csv FILE] [--shard K/N] [--cache-mb N] [--threads N]\n"
-	"                   [--calib-samples N] [--calib-method M] [--no-cache]\n"
+	"usage: qlens sweep [BUNDLE|MODEL.onnx] [--candidates LIST] [--base PRESET]\n"
+	"                   [--json FILE] [--csv FILE] [--shard K/N] [--cache-mb N]\n"
+	"                   [--threads N] [--calib-samples N] [--calib-method M]\n"
+	"                   [--no-cache] [--cache-dir DIR]\n"
 	"                   [--calib FILE.npy --eval FILE.npy --labels FILE.npy]\n"
 	"       qlens sweep --merge SHARD.json... --json FILE [--csv FILE]\n\n"
 	"Measure how quantizing each layer affects the model, against FP32 on the\n"
@@ -53,51 +50,13 @@ static const char sweep_help[] =
 	"  --shard K/N        sweep only shard K of N of the layers (round robin);\n"
 	"                     join the shards' --json files with --merge\n"
 	"  --cache-mb N       memory for cached activations (default 1024)\n"
-	"  --threads N        worker threads (default: the number of CPUs)\n"
 	"  --calib-samples N  calibrate on the first N samples (default: all)\n"
 	"  --calib-method M   minmax | percentile[:P] | entropy | mse (default minmax)\n"
 	"  --no-cache         neither read nor write persisted results\n"
 	"  --cache-dir DIR    persisted results folder (default $XDG_CACHE_HOME/qlens)\n"
-	"  --merge            the arguments are shard files to join\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-/* Can we create or replace path?  Checked before the work starts. */
-static bool writable(const char *path, char *why, size_t size)
-{
-	struct stat st;
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			snprintf(why, size, "it is a folder");
-			return false;
-		}
-	}
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof dir, ".");
-	else if (slash == dir)
-		dir[1] = 0;
-	else
-		*slash = 0;
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(why, size, "folder %s does not exist", dir);
-		return false;
-	}
-	/* file_write_atomic creates a temporary next to the target */
-	if (access(dir, W_OK | X_OK) != 0) {
-		snprintf(why, size, "folder %s is not writable: %s", dir, strerror(errno));
-		return false;
-	}
-	return true;
-}
+	"  --merge            the arguments are shard files to join\n"
+	CLI_DATA_HELP
+	CLI_THREADS_HELP;
 
 static enum status write_outputs(const struct sweep_results *r, const char *json,
 				 const char *csv, struct err *e)
@@ -220,8 +179,9 @@ static void eta_str(double s, char *buf, size_t size)
 		snprintf(buf, size, "%d:%02d", (int)(s / 60), (int)fmod(s, 60));
 }
 
-static void draw(struct progress_view *v, const struct session_snap *sn)
+static void draw(void *ctx, const struct session_snap *sn)
 {
+	struct progress_view *v = ctx;
 	const struct session_progress *p = &sn->progress;
 	if (sn->notice[0] && strcmp(sn->notice, v->notice)) {
 		if (v->drawn && v->tty)
@@ -307,32 +267,28 @@ int cmd_sweep(int argc, char **argv)
 		{ "csv", required_argument, NULL, 'v' },
 		{ "shard", required_argument, NULL, 's' },
 		{ "cache-mb", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "calib-samples", required_argument, NULL, 'n' },
-		{ "calib-method", required_argument, NULL, 'M' },
+		CLI_THREADS_OPTION,
+		CLI_CALIB_OPTIONS,
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "cache-dir", required_argument, NULL, 'D' },
 		{ "merge", no_argument, NULL, 'g' },
-		{ "calib", required_argument, NULL, 'C' },
-		{ "eval", required_argument, NULL, 'E' },
-		{ "labels", required_argument, NULL, 'L' },
+		CLI_DATA_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *cand_list = NULL, *base = NULL, *json = NULL, *csv = NULL, *method = NULL;
-	const char *cache_dir = NULL, *calib_f = NULL, *eval_f = NULL, *labels_f = NULL;
+	const char *cand_list = NULL, *base = NULL, *json = NULL, *csv = NULL;
+	const char *cache_dir = NULL;
+	struct cli_args a;
+	cli_args_init(&a);
 	int shard_k = 0, shard_n = 0;
-	int64_t cache_mb = 1024, threads = cli_default_threads(), calib_samples = 0;
+	int64_t cache_mb = 1024;
 	bool no_cache = false, merging = false;
 	struct err e = { 0 };
-	int c;
+	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cand_list = optarg; break;
-		case 'C': calib_f = optarg; break;
-		case 'E': eval_f = optarg; break;
-		case 'L': labels_f = optarg; break;
 		case 'B': base = optarg; break;
 		case 'j': json = optarg; break;
 		case 'v': csv = optarg; break;
@@ -344,33 +300,26 @@ int cmd_sweep(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb))
 				return cli_usage("sweep", "--cache-mb takes a whole number of MiB from 1");
 			break;
-		case 't':
-			if (!cli_parse_int(optarg, 1, 64, &threads))
-				return cli_usage("sweep", "--threads takes a whole number from 1 to 64");
-			break;
-		case 'n':
-			if (!cli_parse_int(optarg, 1, INT32_MAX, &calib_samples))
-				return cli_usage("sweep", "--calib-samples takes a whole number from 1");
-			break;
-		case 'M': method = optarg; break;
 		case 'N': no_cache = true; break;
 		case 'D': cache_dir = optarg; break;
 		case 'g': merging = true; break;
 		case 'h': fputs(sweep_help, stdout); return 0;
-		default: return cli_usage("sweep", "unknown option");
+		default:
+			if ((rc = cli_option("sweep", c, optarg, &a)))
+				return rc;
 		}
 	}
 	char why[512];
-	if (json && !writable(json, why, sizeof why))
+	if (json && !cli_writable(json, why, sizeof why))
 		return cli_failf("cannot write %s: %s", json, why);
-	if (csv && !writable(csv, why, sizeof why))
+	if (csv && !cli_writable(csv, why, sizeof why))
 		return cli_failf("cannot write %s: %s", csv, why);
 	if (merging) {
 		if (optind >= argc)
 			return cli_usage("sweep", "--merge needs the shard files");
 		if (!json && !csv)
 			return cli_usage("sweep", "--merge needs --json FILE (or --csv FILE)");
-		if (cand_list || base || shard_n || method || calib_samples)
+		if (cand_list || base || shard_n || a.method || a.calib_samples)
 			return cli_usage("sweep", "--merge takes files and outputs only");
 		return merge(argc - optind, argv + optind, json, csv);
 	}
@@ -382,19 +331,9 @@ int cmd_sweep(int argc, char **argv)
 	char list[512];
 	const char *cands[SWEEP_MAX_CANDS];
 	int n_cands = 0;
-	if (cand_list) {
-		if (strlen(cand_list) >= sizeof list)
-			return cli_usage("sweep", "--candidates: list too long");
-		snprintf(list, sizeof list, "%s", cand_list);
-		for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
-		     t = strtok_r(NULL, ",", &save)) {
-			if (n_cands == SWEEP_MAX_CANDS)
-				return cli_usage("sweep", "--candidates: at most %d", SWEEP_MAX_CANDS);
-			cands[n_cands++] = t;
-		}
-		if (!n_cands)
-			return cli_usage("sweep", "--candidates: empty list");
-	}
+	if (cand_list && (rc = cli_candidates("sweep", cand_list, list, sizeof list, cands,
+					      SWEEP_MAX_CANDS, &n_cands)))
+		return rc;
 
 	struct bundle b;
 	struct graph *g = NULL;
@@ -402,17 +341,18 @@ int cmd_sweep(int argc, char **argv)
 	struct session_snap sn = { 0 };
 	struct sweep_results out;
 	bool have_sn = false;
-	int rc = 1;
+	rc = 1;
 	sweep_results_init(&out);
-	if (bundle_open(path, &b, &e))
-		return cli_fail(&e);
-	if (bundle_set_data(&b, calib_f, eval_f, labels_f, &e) || bundle_load_model(&b, &g, &e)) {
+	if (cli_bundle_load(path, &a.data, &b, &g, &e)) {
 		rc = cli_fail(&e);
 		goto done;
 	}
+	/* the session would find out too, but only once the progress has started */
+	if (cli_need_data(&b))
+		goto done;
 	struct session_opts so = { .cands = n_cands ? cands : NULL, .n_cands = n_cands,
-				   .base = base, .calib_method = method,
-				   .calib_samples = calib_samples, .threads = (int)threads,
+				   .base = base, .calib_method = a.method,
+				   .calib_samples = a.calib_samples, .threads = (int)a.threads,
 				   .cache_mb = cache_mb, .no_cache = no_cache,
 				   .cache_dir = cache_dir, .version = QLENS_VERSION, .lazy = true };
 	if (session_open(&b, g, &so, &s, &e)) {
@@ -424,37 +364,8 @@ int cmd_sweep(int argc, char **argv)
 		rc = cli_fail(&e);
 		goto done;
 	}
-	struct sigaction sa = { 0 }, old_int, old_term;
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
 	struct progress_view pv = { .tty = isatty(STDERR_FILENO) };
-	uint64_t seen = 0;
-	bool cancelled = false;
-	for (;;) {
-		struct pollfd pfd = { .fd = session_notify_fd(s), .events = POLLIN };
-		poll(&pfd, 1, 250);
-		session_ack(s);
-		if (interrupted && !cancelled) {
-			session_cancel(s);
-			cancelled = true;
-		}
-		uint64_t gen = session_generation(s);
-		bool idle = session_idle(s);
-		if (gen == seen && !idle)
-			continue;
-		seen = gen;
-		if (have_sn)
-			session_snap_fini(&sn);
-		session_snapshot(s, &sn);
-		have_sn = true;
-		draw(&pv, &sn);
-		if (idle && session_generation(s) == sn.gen)
-			break;
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	bool cancelled = cli_session_wait(s, &sn, &have_sn, draw, &pv);
 	if (pv.tty && pv.drawn)
 		fputs("\r\033[K", stderr);
 	if (cancelled) {
