@@ -16,12 +16,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -65,42 +62,6 @@ static const char auto_help[] =
 	"  --no-cache          neither read nor write persisted sweep results\n"
 	"  --cache-dir DIR     persisted results folder (default $XDG_CACHE_HOME/qlens)\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-/* Can we create or replace path?  Checked before the work starts. */
-static bool writable(const char *path, char *why, size_t size)
-{
-	struct stat st;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(why, size, "it is a folder");
-		return false;
-	}
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof dir, ".");
-	else if (slash == dir)
-		dir[1] = 0;
-	else
-		*slash = 0;
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(why, size, "folder %s does not exist", dir);
-		return false;
-	}
-	if (access(dir, W_OK | X_OK) != 0) {
-		snprintf(why, size, "folder %s is not writable: %s", dir, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -118,8 +79,14 @@ static bool parse_double(const char *s, double *out)
 	return true;
 }
 
-static void draw(bool tty, const struct session_snap *sn, char *last, size_t size)
+struct progress_view {
+	bool tty;
+	char last[400];
+};
+
+static void draw(void *ctx, const struct session_snap *sn)
 {
+	struct progress_view *v = ctx;
 	const struct session_progress *p = &sn->progress;
 	const struct session_auto *q = &sn->search;
 	if (p->job == JOB_NONE)
@@ -137,13 +104,13 @@ static void draw(bool tty, const struct session_snap *sn, char *last, size_t siz
 		snprintf(line, sizeof line, "%lld/%lld %s", (long long)p->done, (long long)p->total,
 			 p->what);
 	}
-	if (tty) {
+	if (v->tty) {
 		fprintf(stderr, "\r\033[K%.*s", 150, line);
 		fflush(stderr);
-	} else if (strcmp(line, last)) {
+	} else if (strcmp(line, v->last)) {
 		fprintf(stderr, "qlens auto: %s\n", line);
 	}
-	snprintf(last, size, "%s", line);
+	snprintf(v->last, sizeof v->last, "%s", line);
 }
 
 int cmd_auto(int argc, char **argv)
@@ -159,24 +126,22 @@ int cmd_auto(int argc, char **argv)
 		{ "max-evals", required_argument, NULL, 'x' },
 		{ "method", required_argument, NULL, 'y' },
 		{ "cache-mb", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "calib-samples", required_argument, NULL, 'n' },
-		{ "calib-method", required_argument, NULL, 'M' },
+		CLI_THREADS_OPTION,
+		CLI_CALIB_OPTIONS,
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "cache-dir", required_argument, NULL, 'D' },
-		{ "calib", required_argument, NULL, 'C' },
-		{ "eval", required_argument, NULL, 'E' },
-		{ "labels", required_argument, NULL, 'L' },
+		CLI_DATA_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *cand_list = NULL, *out = NULL, *frontier = NULL, *method = NULL;
-	const char *cache_dir = NULL, *calib_f = NULL, *eval_f = NULL, *labels_f = NULL;
-	int64_t cache_mb = 1024, threads = cli_default_threads(), calib_samples = 0, max_evals = -1;
+	const char *cand_list = NULL, *out = NULL, *frontier = NULL, *cache_dir = NULL;
+	struct cli_args a;
+	cli_args_init(&a);
+	int64_t cache_mb = 1024, max_evals = -1;
 	bool no_cache = false, have_drop = false;
 	struct search_opts so = { .drop_type = SEARCH_ABSOLUTE, .objective = SEARCH_SIZE };
 	struct err e = { 0 };
-	int c;
+	int c, rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
@@ -213,22 +178,12 @@ int cmd_auto(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb))
 				return cli_usage("auto", "--cache-mb takes a whole number of MiB from 1");
 			break;
-		case 't':
-			if (!cli_parse_int(optarg, 1, 64, &threads))
-				return cli_usage("auto", "--threads takes a whole number from 1 to 64");
-			break;
-		case 'n':
-			if (!cli_parse_int(optarg, 1, INT32_MAX, &calib_samples))
-				return cli_usage("auto", "--calib-samples takes a whole number from 1");
-			break;
-		case 'M': method = optarg; break;
 		case 'N': no_cache = true; break;
 		case 'D': cache_dir = optarg; break;
-		case 'C': calib_f = optarg; break;
-		case 'E': eval_f = optarg; break;
-		case 'L': labels_f = optarg; break;
 		case 'h': fputs(auto_help, stdout); return 0;
-		default: return cli_usage("auto", "unknown option");
+		default:
+			if ((rc = cli_option("auto", c, optarg, &a)))
+				return rc;
 		}
 	}
 	if (!have_drop)
@@ -242,9 +197,9 @@ int cmd_auto(int argc, char **argv)
 	if (frontier && !ends_with(frontier, ".csv") && !ends_with(frontier, ".json"))
 		return cli_usage("auto", "--frontier %s: the file must end in .csv or .json", frontier);
 	char why[512];
-	if (!writable(out, why, sizeof why))
+	if (!cli_writable(out, why, sizeof why))
 		return cli_failf("cannot write %s: %s", out, why);
-	if (frontier && !writable(frontier, why, sizeof why))
+	if (frontier && !cli_writable(frontier, why, sizeof why))
 		return cli_failf("cannot write %s: %s", frontier, why);
 	if (argc - optind > 1)
 		return cli_usage("auto", "takes one bundle");
@@ -253,19 +208,9 @@ int cmd_auto(int argc, char **argv)
 	char list[512];
 	const char *cands[SWEEP_MAX_CANDS];
 	int n_cands = 0;
-	if (cand_list) {
-		if (strlen(cand_list) >= sizeof list)
-			return cli_usage("auto", "--candidates: list too long");
-		snprintf(list, sizeof list, "%s", cand_list);
-		for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
-		     t = strtok_r(NULL, ",", &save)) {
-			if (n_cands == SWEEP_MAX_CANDS)
-				return cli_usage("auto", "--candidates: at most %d", SWEEP_MAX_CANDS);
-			cands[n_cands++] = t;
-		}
-		if (!n_cands)
-			return cli_usage("auto", "--candidates: empty list");
-	}
+	if (cand_list && (rc = cli_candidates("auto", cand_list, list, sizeof list, cands,
+					      SWEEP_MAX_CANDS, &n_cands)))
+		return rc;
 	/* the search's base (free all-base and remove runs, the fallback's start)
 	 * is int8 when it is a candidate, else the first candidate */
 	const char *base = "int8";
@@ -282,16 +227,14 @@ int cmd_auto(int argc, char **argv)
 	struct session_snap sn = { 0 };
 	struct session_auto_result res = { 0 };
 	bool have_sn = false, have_res = false;
-	int rc = 1;
-	if (bundle_open(path, &b, &e))
+	if (cli_bundle_load(path, &a.data, &b, &g, &e))
 		return cli_fail(&e);
-	if (bundle_set_data(&b, calib_f, eval_f, labels_f, &e) || bundle_load_model(&b, &g, &e)) {
-		rc = cli_fail(&e);
+	rc = 1;
+	if (cli_need_data(&b))
 		goto done;
-	}
 	struct session_opts o = { .cands = n_cands ? cands : NULL, .n_cands = n_cands,
-				  .base = base, .calib_method = method,
-				  .calib_samples = calib_samples, .threads = (int)threads,
+				  .base = base, .calib_method = a.method,
+				  .calib_samples = a.calib_samples, .threads = (int)a.threads,
 				  .cache_mb = cache_mb, .no_cache = no_cache,
 				  .cache_dir = cache_dir, .version = QLENS_VERSION, .lazy = true };
 	if (session_open(&b, g, &o, &s, &e)) {
@@ -302,38 +245,9 @@ int cmd_auto(int argc, char **argv)
 		rc = cli_fail(&e);
 		goto done;
 	}
-	struct sigaction sa = { 0 }, old_int, old_term;
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	bool tty = isatty(STDERR_FILENO), cancelled = false;
-	char last[400] = "";
-	uint64_t seen = 0;
-	for (;;) {
-		struct pollfd pfd = { .fd = session_notify_fd(s), .events = POLLIN };
-		poll(&pfd, 1, 250);
-		session_ack(s);
-		if (interrupted && !cancelled) {
-			session_cancel(s);
-			cancelled = true;
-		}
-		uint64_t gen = session_generation(s);
-		bool idle = session_idle(s);
-		if (gen == seen && !idle)
-			continue;
-		seen = gen;
-		if (have_sn)
-			session_snap_fini(&sn);
-		session_snapshot(s, &sn);
-		have_sn = true;
-		draw(tty, &sn, last, sizeof last);
-		if (idle && session_generation(s) == sn.gen)
-			break;
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	if (tty && last[0])
+	struct progress_view pv = { .tty = isatty(STDERR_FILENO) };
+	bool cancelled = cli_session_wait(s, &sn, &have_sn, draw, &pv);
+	if (pv.tty && pv.last[0])
 		fputs("\r\033[K", stderr);
 	if (sn.notice[0])
 		fprintf(stderr, "qlens: note: %s\n", sn.notice);
