@@ -1243,6 +1243,9 @@ void session_auto_result_fini(struct session_auto_result *r)
 	for (int i = 0; i < r->n_frontier; i++)
 		policy_fini(&r->frontier[i].pol);
 	free(r->frontier);
+	for (int i = 0; i < r->n_points; i++)
+		policy_fini(&r->points[i].pol);
+	free(r->points);
 	memset(r, 0, sizeof *r);
 }
 
@@ -1303,9 +1306,27 @@ enum status session_auto_result(struct session *s, struct session_auto_result *o
 		y->feasible = x->feasible;
 		y->from_sweep = x->from_sweep;
 		y->eval_no = x->eval_no;
+		y->frontier = true;
 		out->n_frontier++;
 		if ((st = search_policy(&a->sp, x->choice, &y->pol, e)))
 			goto done;
+	}
+	out->points = calloc((size_t)a->res.n_points + 1, sizeof *out->points);
+	if (!out->points) {
+		st = err_set(e, ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (int i = 0; i < a->res.n_points; i++) {
+		const struct search_point *x = &a->res.points[i];
+		struct session_auto_point *y = &out->points[out->n_points];
+		*y = (struct session_auto_point){
+			.cost = x->cost, .weight_bytes = x->wbytes, .bitops = x->bitops, .m = x->m,
+			.feasible = x->feasible, .from_sweep = x->from_sweep, .frontier = x->frontier,
+			.eval_no = x->eval_no,
+		};
+		if ((st = search_policy(&a->sp, x->choice, &y->pol, e)))
+			goto done;
+		out->n_points++;
 	}
 done:
 	pthread_mutex_unlock(&s->lock);

@@ -186,6 +186,7 @@ struct session_auto_point {
 	double bitops;
 	struct metrics_summary m;
 	bool feasible, from_sweep;
+	bool frontier;		/* not dominated in (cost, top-1) */
 	int eval_no;		/* 1.. in order of evaluation; 0 measured by the sweep */
 	struct policy pol;
 };
@@ -207,6 +208,9 @@ struct session_auto_result {
 	char summary[256];	/* precisions used, e.g. "int8 12, w4a8 3, fp32 1" */
 	int n_frontier;
 	struct session_auto_point *frontier; /* cost ascending */
+	int n_points;
+	struct session_auto_point *points; /* every policy measured (the sweep's free ones
+					      included), in order of measurement */
 };
 
 /* Copy the last finished search's outcome (ERR_INVALID when there is none).

@@ -123,6 +123,7 @@ const struct tui_binding tui_bindings[] = {
 	{ 'L', "L", A_LOAD, VM_ALL },
 	{ CTRL('o'), "C-o", A_LOAD, VM_ALL },
 	{ 'e', "e", A_EXPORT, VM_ALL },
+	{ 'a', "a", A_AUTO, VM_ALL },
 	{ '?', "?", A_HELP, VM_ALL },
 	{ KEY_F(1), "F1", A_HELP, VM_ALL },
 	{ CTRL('l'), "C-l", A_REDRAW, VM_ALL },
@@ -443,7 +444,12 @@ static double now_s(void)
 enum modal { MODAL_NONE, MODAL_HELP, MODAL_MENU, MODAL_PROMPT };
 enum menu_kind { MENU_PREC, MENU_EXPORT, MENU_QUIT, MENU_LOAD_RECENT };
 enum prompt_kind { PROMPT_FILTER, PROMPT_JUMP, PROMPT_SAVE, PROMPT_SAVE_QUIT, PROMPT_LOAD,
-		   PROMPT_EXPORT };
+		   PROMPT_EXPORT, PROMPT_AUTO };
+
+/* The automatic search's prompt: the budget first, then any of the words
+ * below in any order; Enter alone takes the text shown (the last accepted). */
+#define AUTO_PROMPT_TITLE "search: max drop (points) [abs|rel] [size|bitops] [ci]"
+static char auto_text[128] = "1 abs size";
 
 #define MENU_MAX 24
 static struct {
@@ -743,23 +749,50 @@ static void draw_header(struct tui *t)
 		tui_fill(3, 0, W, R_ERROR);
 		tui_putf(3, 0, W, R_ERROR, " %s", st->error);
 	} else if (st->busy) {
+		struct tui_auto_status as;
+		tui_model_auto_status(m, &as);
 		x = tui_putf(3, 0, W, R_PENDING, " %s ", tui_g.arrow_r);
-		if (st->fraction >= 0 || st->total > 0) {
-			char eta[32];
-			double fr = st->fraction >= 0 ? st->fraction : (double)st->done / (double)st->total;
-			fr = fr < 0 ? 0 : fr > 1 ? 1 : fr;
-			int bw = W / 5 > 30 ? 30 : W / 5;
+		int bw = W / 5 > 30 ? 30 : W / 5;
+		if (as.running && as.searching) {
+			/* the search's own figures first: they must fit 80 columns */
+			double fr = as.max_evals > 0 ? (double)as.evaluations / as.max_evals : 0;
 			if (bw >= 6) {
-				tui_hbar(3, x, bw, fr, R_BAR, R_DIM);
+				tui_hbar(3, x, bw, fr > 1 ? 1 : fr, R_BAR, R_DIM);
 				x += bw;
 			}
-			x += tui_putf(3, x, W - x, R_VALUE, " %3d%%", (int)(100 * fr));
-			if (st->total > 0 && st->done <= st->total)
-				x += tui_putf(3, x, W - x, R_NORMAL, " %lld/%lld", (long long)st->done,
-					      (long long)st->total);
-			x += tui_putf(3, x, W - x, R_DIM, " ETA %s ", tui_fmt_eta(st->eta_s, eta, sizeof eta));
+			x += tui_putf(3, x, W - x, R_PENDING, " search: %d/%d evaluations",
+				      as.evaluations, as.max_evals);
+			if (as.has_best && as.best_rel < 0.9999) /* FP32 is always feasible */
+				x += tui_putf(3, x, W - x, R_GOOD, "  best %s %.1f%%, top-1 %.2f%%",
+					      as.bitops ? "BitOps" : "size", 100 * as.best_rel,
+					      100 * as.best_top1);
+			else
+				x += tui_put(3, x, W - x, R_DIM, "  none within budget yet");
+			x += tui_put(3, x, W - x, R_DIM, "  Esc/X cancels  ");
+			x += tui_put(3, x, W - x, R_PENDING, as.what);
+		} else {
+			if (st->fraction >= 0 || st->total > 0) {
+				char eta[32];
+				double fr = st->fraction >= 0 ? st->fraction
+							      : (double)st->done / (double)st->total;
+				fr = fr < 0 ? 0 : fr > 1 ? 1 : fr;
+				if (bw >= 6) {
+					tui_hbar(3, x, bw, fr, R_BAR, R_DIM);
+					x += bw;
+				}
+				x += tui_putf(3, x, W - x, R_VALUE, " %3d%%", (int)(100 * fr));
+				if (st->total > 0 && st->done <= st->total)
+					x += tui_putf(3, x, W - x, R_NORMAL, " %lld/%lld",
+						      (long long)st->done, (long long)st->total);
+				x += tui_putf(3, x, W - x, R_DIM, " ETA %s ",
+					      tui_fmt_eta(st->eta_s, eta, sizeof eta));
+			}
+			/* a search still sweeping (or waiting) says so, and how to stop it */
+			x += tui_putf(3, x, W - x, R_PENDING, " %s%s", as.running ? "search: " : "",
+				      st->what);
+			if (as.running)
+				x += tui_put(3, x, W - x, R_DIM, "  Esc/X cancels");
 		}
-		x += tui_putf(3, x, W - x, R_PENDING, " %s", st->what);
 	} else {
 		tui_putf(3, 0, W, R_DIM, " %s%s%s", st->ready ? "ready" : "starting",
 			 st->notice[0] ? " - " : "", st->notice);
@@ -1049,6 +1082,15 @@ static void global_action(struct tui *t, enum tui_action a)
 		tui_model_cancel(t->m);
 		tui_message(t, R_STATUS, "cancelled the background work");
 		break;
+	case A_AUTO: {
+		struct tui_auto_status as;
+		tui_model_auto_status(t->m, &as);
+		if (as.running)
+			tui_message(t, R_WARN, "a search is already running (Esc or X cancels it)");
+		else
+			open_prompt(PROMPT_AUTO, AUTO_PROMPT_TITLE, auto_text, 0);
+		break;
+	}
 	default:
 		break;
 	}
@@ -1101,6 +1143,56 @@ static void menu_accept(struct tui *t)
 		else if (sel == 1)
 			quit_now = true;
 	}
+}
+
+/* "0.5", "2 rel bitops ci", "1% ci": the budget and the search's options.
+ * false with the reason in msg. */
+static bool parse_auto(const char *text, struct tui_auto_req *r, char *msg, size_t size)
+{
+	char buf[sizeof auto_text];
+	bool have = false;
+	*r = (struct tui_auto_req){ 0 };
+	snprintf(buf, sizeof buf, "%s", text);
+	for (char *save = NULL, *w = strtok_r(buf, " \t,", &save); w;
+	     w = strtok_r(NULL, " \t,", &save)) {
+		char *end;
+		double v = strtod(w, &end);
+		if (end != w && (!*end || strcmp(end, "%") == 0)) {
+			if (have) {
+				snprintf(msg, size, "search: one budget, not '%s' too", w);
+				return false;
+			}
+			if (!isfinite(v) || v < 0 || v > 100) {
+				snprintf(msg, size, "search: the budget '%s' must be from 0 to 100", w);
+				return false;
+			}
+			r->max_drop = v;
+			if (*end == '%')
+				r->relative = true;
+			have = true;
+		} else if (!strcasecmp(w, "abs") || !strcasecmp(w, "absolute") ||
+			   !strcasecmp(w, "points")) {
+			r->relative = false;
+		} else if (!strcasecmp(w, "rel") || !strcasecmp(w, "relative")) {
+			r->relative = true;
+		} else if (!strcasecmp(w, "size")) {
+			r->bitops = false;
+		} else if (!strcasecmp(w, "bitops")) {
+			r->bitops = true;
+		} else if (!strcasecmp(w, "ci") || !strcasecmp(w, "confidence")) {
+			r->confidence = true;
+		} else {
+			snprintf(msg, size, "search: '%s' is not a budget or one of abs, rel, size, "
+				 "bitops, ci", w);
+			return false;
+		}
+	}
+	if (!have) {
+		snprintf(msg, size, "search: give the budget, the largest top-1 drop allowed "
+			 "(e.g. 1 for one point)");
+		return false;
+	}
+	return true;
 }
 
 static void prompt_accept(struct tui *t)
@@ -1168,6 +1260,20 @@ static void prompt_accept(struct tui *t)
 		else
 			tui_message(t, R_ERROR, "%s", msg);
 		break;
+	case PROMPT_AUTO: {
+		struct tui_auto_req r;
+		if (!parse_auto(ov.text[0] ? ov.text : auto_text, &r, msg, sizeof msg)) {
+			tui_message(t, R_ERROR, "%s", msg);
+			break;
+		}
+		if (ov.text[0])
+			snprintf(auto_text, sizeof auto_text, "%s", ov.text);
+		if (tui_model_auto_start(t->m, &r, msg, sizeof msg))
+			tui_message(t, R_PENDING, "%s", msg);
+		else
+			tui_message(t, R_ERROR, "%s", msg);
+		break;
+	}
 	}
 }
 
@@ -1341,6 +1447,11 @@ static void handle_key(struct tui *t, int key, bool is_char, wint_t wc)
 		open_prompt(PROMPT_JUMP, "jump to node (number or name)", "", 0);
 		return;
 	}
+	/* Esc stops a running search before it closes anything */
+	if (a == A_BACK && tui_model_auto_cancel(t->m)) {
+		tui_message(t, R_STATUS, "cancelling the search");
+		return;
+	}
 	if (a != A_NONE)
 		dispatch(t, a);
 }
@@ -1448,6 +1559,13 @@ static int tui_run(const char *path, const struct cli_data *data)
 			if (quit_after_save && job_ok)
 				quit_now = true;
 			quit_after_save = false;
+			dirty = true;
+		}
+		enum tui_role auto_role;
+		char auto_msg[512];
+		if (tui_model_auto_take(m, &auto_role, auto_msg, sizeof auto_msg)) {
+			tui_message(&t, auto_role, "%s", auto_msg);
+			t.msg_until = now_s() + 30; /* the outcome stays until read */
 			dirty = true;
 		}
 		if (tui_model_tick(m))

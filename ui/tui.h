@@ -95,13 +95,14 @@ enum tui_role { TUI_ROLES(TUI_ROLE_ENUM_) R_COUNT };
 	X(A_PARETO, "Views", "open / close the Pareto view")                          \
 	X(A_AXIS, "Views", "Pareto: x axis weight size / BitOps")                     \
 	X(A_RESTORE, "Views", "Pareto: restore the selected point's policy")          \
-	X(A_BACK, "Views", "close the pane, overlay or prompt")                       \
+	X(A_BACK, "Views", "stop a search; close a pane, overlay or prompt")          \
 	X(A_SAVE, "Policy", "save the policy (JSON)")                                 \
 	X(A_LOAD, "Policy", "load a policy file")                                     \
 	X(A_EXPORT, "Policy", "export: QDQ model, ONNX Runtime overrides, TensorRT")  \
+	X(A_AUTO, "Policy", "automatic search: cheapest policy within a budget")      \
 	X(A_HELP, "Other", "this help")                                               \
 	X(A_REDRAW, "Other", "redraw the screen")                                     \
-	X(A_CANCEL_JOB, "Other", "cancel the running sweep or evaluation")            \
+	X(A_CANCEL_JOB, "Other", "cancel the running sweep, evaluation or search")    \
 	X(A_QUIT, "Other", "quit (asks when the policy is not saved)")
 
 #define TUI_ACTION_ENUM_(a, grp, help) a,
@@ -155,6 +156,10 @@ struct tui_measure {
 
 struct tui_point {		/* one point of the Pareto view */
 	bool from_sweep;	/* a single-layer isolate point */
+	bool search;		/* !from_sweep: measured by the last automatic search */
+	bool frontier;		/* search: on that search's Pareto frontier */
+	bool search_bitops;	/* search: its objective (the frontier's cost) was BitOps */
+	int eval_no;		/* search: 1.. its evaluation, 0 measured by the sweep */
 	int row, cand;		/* from_sweep: which */
 	int prec_set;		/* !from_sweep: index into the model's saved policies */
 	double top1, delta, lo, hi;
@@ -255,6 +260,36 @@ const char *tui_model_default_path(const struct tui_model *m, const char *kind);
 /* Cancel what runs in the background. */
 void tui_model_cancel(struct tui_model *m);
 
+/* Automatic search (analysis/search.h through the session): the cheapest
+ * policy whose measured top-1 drop is within max_drop (absolute: points;
+ * relative: percent of the FP32 top-1).  Runs in the background; false:
+ * refused at once (bad budget, a search already runs), with the reason in
+ * msg.  On completion the result is applied as one edit (undoable) and every
+ * policy the search measured joins the Pareto points. */
+struct tui_auto_req {
+	double max_drop;
+	bool relative, bitops, confidence;
+};
+bool tui_model_auto_start(struct tui_model *m, const struct tui_auto_req *r, char *msg,
+			  size_t size);
+struct tui_auto_status {
+	bool running;		/* submitted and not finished */
+	bool searching;		/* past its sweep: evaluations count */
+	char what[160];		/* the step under way */
+	int evaluations, max_evals;
+	bool has_best;		/* a feasible policy is known */
+	double best_rel;	/* its cost, fraction of FP32's by the objective */
+	double best_top1;
+	bool bitops;		/* objective */
+	double elapsed_s;
+};
+void tui_model_auto_status(const struct tui_model *m, struct tui_auto_status *out);
+/* Cancel a running search (the session's other work too); false when none runs. */
+bool tui_model_auto_cancel(struct tui_model *m);
+/* A search finished since the last call: true, with its outcome (role R_GOOD
+ * when a policy was applied, R_WARN when nothing changed, R_ERROR). */
+bool tui_model_auto_take(struct tui_model *m, enum tui_role *role, char *msg, size_t size);
+
 /* Node detail: statistics of node `node` at its precision in the current
  * policy (explore.h), computed on the model's helper thread.  NULL while it
  * is being computed (it is then requested); *note receives what runs. */
@@ -270,6 +305,7 @@ struct tui_glyphs {
 	const char *hbar[9];	/* 0..8 eighths of a cell */
 	const char *vbar[9];
 	const char *vline, *hline, *cross, *tee, *dot, *point, *cur_point, *arrow_l, *arrow_r;
+	const char *search_point, *front_point; /* Pareto: measured by the search / its frontier */
 	const char *ellipsis, *delta, *pm, *noise, *up, *down;
 };
 extern struct tui_glyphs tui_g;

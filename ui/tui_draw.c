@@ -44,6 +44,7 @@ static const struct tui_glyphs glyphs_utf8 = {
 		  "\u2588" },
 	.vline = "\u2502", .hline = "\u2500", .cross = "\u253c", .tee = "\u2514",
 	.dot = "\u00b7", .point = "\u25cf", .cur_point = "\u25c6",
+	.search_point = "\u25aa", .front_point = "\u2605",
 	.arrow_l = "\u25c2", .arrow_r = "\u25b8", .ellipsis = "\u2026", .delta = "\u0394",
 	.pm = "\u00b1", .noise = "\u2248", .up = "\u25b2", .down = "\u25bc",
 };
@@ -52,7 +53,7 @@ static const struct tui_glyphs glyphs_ascii = {
 	.hbar = { " ", " ", " ", "-", "-", "=", "=", "#", "#" },
 	.vbar = { " ", ".", ".", "_", "-", "=", "=", "#", "#" },
 	.vline = "|", .hline = "-", .cross = "+", .tee = "`",
-	.dot = ".", .point = "o", .cur_point = "@",
+	.dot = ".", .point = "o", .cur_point = "@", .search_point = "s", .front_point = "*",
 	.arrow_l = "<", .arrow_r = ">", .ellipsis = "~", .delta = "d",
 	.pm = "+-", .noise = "~", .up = "^", .down = "v",
 };

@@ -16,6 +16,14 @@
  * A policy equal to one already measured takes its figures at once (undo is
  * instant).
  *
+ * The automatic search (key a) is a session job too.  Its progress is copied
+ * from each snapshot; when the job we submitted reports finished, every
+ * policy it measured joins the measured policies (marked, with its frontier
+ * flag: the Pareto view's search points, whose figures are then known), and
+ * its result is applied through the ordinary edit path, so it is one undo
+ * entry and takes its measured figures at once.  A cancelled search, or one
+ * that found nothing cheaper than FP32 within budget, changes nothing.
+ *
  * Beside the session runs one helper thread of the explorer's own for what
  * the session does not offer: the detail pane's node statistics, its own
  * calibration statistics (collected lazily, in slices, cancellable - the
@@ -54,6 +62,9 @@ struct measured {	/* a measured policy: a Pareto point */
 	struct metrics_summary s;
 	int64_t weight_bytes;
 	double wrel, brel;
+	bool search, frontier;	/* measured by the last search / on its frontier */
+	bool search_bitops;	/* that search's objective */
+	int eval_no;
 };
 
 enum aux_job { AUX_NONE, AUX_SAVE, AUX_EXPORT };
@@ -149,6 +160,14 @@ struct tui_model {
 	struct aux aux;
 	char job_note[160];
 	double aux_tick;
+	/* automatic search */
+	uint64_t auto_id;		/* submitted and not finished (0: none) */
+	bool auto_cancelled;		/* cancelled from here: apply nothing */
+	bool auto_bitops;
+	struct session_auto auto_q;	/* the session's progress, last snapshot */
+	bool auto_fin;			/* finished, outcome not yet taken */
+	enum tui_role auto_role;
+	char auto_msg[400];
 };
 
 /* ---- helper thread ---------------------------------------------------------------- */
@@ -603,6 +622,34 @@ int tui_model_fds(const struct tui_model *m, int *fds)
 
 /* ---- polling ------------------------------------------------------------------------ */
 
+/* The Pareto point of a measured policy (added when new); NULL on no memory. */
+static struct measured *meas_add(struct tui_model *m, const struct policy *pol,
+				 const struct metrics_summary *sm, int64_t weight_bytes)
+{
+	for (int i = 0; i < m->n_meas; i++)
+		if (same_policy(m, &m->meas[i].pol, pol))
+			return &m->meas[i];
+	if (m->n_meas == m->cap_meas) {
+		int nc = m->cap_meas ? 2 * m->cap_meas : 16;
+		struct measured *nm = realloc(m->meas, (size_t)nc * sizeof *nm);
+		if (!nm)
+			return NULL;
+		m->meas = nm;
+		m->cap_meas = nc;
+	}
+	struct measured *me = &m->meas[m->n_meas];
+	memset(me, 0, sizeof *me);
+	struct err e = { 0 };
+	if (policy_copy(&me->pol, pol, &e))
+		return NULL;
+	me->s = *sm;
+	me->weight_bytes = weight_bytes;
+	cost_rel(m, &me->pol, &me->wrel, &me->brel, NULL, NULL);
+	m->n_meas++;
+	m->pts_dirty = true;
+	return me;
+}
+
 static void add_measured(struct tui_model *m, uint64_t id, const struct session_policy *sp)
 {
 	int k = -1;
@@ -618,26 +665,156 @@ static void add_measured(struct tui_model *m, uint64_t id, const struct session_
 		m->last.s = sp->final;
 		m->last.weight_bytes = sp->weight_bytes;
 	}
+	meas_add(m, &s->pol, &sp->final, sp->weight_bytes);
+}
+
+/* ---- automatic search ----------------------------------------------------------------- */
+
+/* Every policy the search measured becomes a Pareto point (marked), so
+ * restoring one, or applying the result, takes its figures at once. */
+static void auto_points(struct tui_model *m, const struct session_auto_result *res)
+{
 	for (int i = 0; i < m->n_meas; i++)
-		if (same_policy(m, &m->meas[i].pol, &s->pol))
-			return;
-	if (m->n_meas == m->cap_meas) {
-		int nc = m->cap_meas ? 2 * m->cap_meas : 16;
-		struct measured *nm = realloc(m->meas, (size_t)nc * sizeof *nm);
-		if (!nm)
-			return;
-		m->meas = nm;
-		m->cap_meas = nc;
+		m->meas[i].search = m->meas[i].frontier = false;
+	for (int i = 0; i < res->n_points; i++) {
+		const struct session_auto_point *p = &res->points[i];
+		struct measured *me = meas_add(m, &p->pol, &p->m, p->weight_bytes);
+		if (!me)
+			continue;
+		me->search = true;
+		me->frontier = p->frontier;
+		me->search_bitops = res->opts.objective == SEARCH_BITOPS;
+		me->eval_no = p->eval_no;
 	}
-	struct measured *me = &m->meas[m->n_meas];
-	struct err e = { 0 };
-	if (policy_copy(&me->pol, &s->pol, &e))
-		return;
-	me->s = sp->final;
-	me->weight_bytes = sp->weight_bytes;
-	cost_rel(m, &me->pol, &me->wrel, &me->brel, NULL, NULL);
-	m->n_meas++;
 	m->pts_dirty = true;
+}
+
+/* The search `auto_id` finished (ran: it started; else it was dropped from
+ * the queue by a cancel): copy its points, apply its policy as one edit, and
+ * leave the outcome for tui_model_auto_take. */
+static void auto_finish(struct tui_model *m, const struct session_auto *q, bool ran,
+			const char *error)
+{
+	struct session_auto_result res;
+	struct err e = { 0 };
+	bool have = ran && q->done && session_auto_result(m->s, &res, &e) == OK;
+	if (have && res.id != m->auto_id) {
+		session_auto_result_fini(&res);
+		have = false;
+	}
+	if (have)
+		auto_points(m, &res);
+	char *msg = m->auto_msg;
+	size_t size = sizeof m->auto_msg;
+	if (m->auto_cancelled || (ran && q->status == ERR_CANCELLED)) {
+		m->auto_role = R_WARN;
+		snprintf(msg, size, "search cancelled after %d evaluations; the policy is unchanged",
+			 ran ? q->evaluations : 0);
+	} else if (ran && q->status != OK) {
+		m->auto_role = R_ERROR;
+		snprintf(msg, size, "search failed: %s", error && error[0] ? error
+			 : status_str(q->status));
+	} else if (!have || res.cost >= res.fp32_cost) {
+		m->auto_role = R_WARN;
+		snprintf(msg, size, "search: no quantized policy stays within the budget (%d "
+			 "evaluations, %.1f s); the policy is unchanged", q->evaluations, q->elapsed_s);
+	} else {
+		bool same = same_policy(m, &res.pol, &m->pol);
+		commit_edit(m, &res.pol, false);
+		const struct metrics_summary *r = &res.m;
+		m->auto_role = R_GOOD;
+		/* fits 100 columns: the figures relative to FP32, the drop in points */
+		snprintf(msg, size, "search: %d evaluations, %.1f s: size %.1f%%, BitOps %.1f%%; drop "
+			 "%.2f [95%% CI %.2f, %.2f]%s", res.evaluations, res.seconds,
+			 res.fp32_weight_bytes ? 100.0 * (double)res.weight_bytes
+						 / (double)res.fp32_weight_bytes : 100.0,
+			 res.fp32_bitops > 0 ? 100 * res.bitops / res.fp32_bitops : 100.0,
+			 -100 * r->delta, -100 * r->ci_hi, -100 * r->ci_lo,
+			 same ? "; already the policy" : "; u undoes");
+	}
+	if (have)
+		session_auto_result_fini(&res);
+	/* a cancel also dropped the current policy's queued measurement */
+	if (!(m->last.valid && m->last.policy_gen == m->gen) && !m->cur_id)
+		submit_current(m);
+	m->auto_id = 0;
+	m->auto_cancelled = false;
+	m->auto_fin = true;
+}
+
+bool tui_model_auto_start(struct tui_model *m, const struct tui_auto_req *r, char *msg,
+			  size_t size)
+{
+	if (m->auto_id) {
+		snprintf(msg, size, "a search is already running (Esc or X cancels it)");
+		return false;
+	}
+	if (!(r->max_drop >= 0) || !isfinite(r->max_drop)) {
+		snprintf(msg, size, "the budget must be a number of points from 0");
+		return false;
+	}
+	struct search_opts o = {
+		.max_drop = r->relative ? r->max_drop / 100 : r->max_drop,
+		.drop_type = r->relative ? SEARCH_RELATIVE : SEARCH_ABSOLUTE,
+		.objective = r->bitops ? SEARCH_BITOPS : SEARCH_SIZE,
+		.confidence = r->confidence,
+	};
+	struct err e = { 0 };
+	uint64_t id = 0;
+	if (session_submit_auto(m->s, &o, &id, &e)) {
+		snprintf(msg, size, "search: %s", e.msg[0] ? e.msg : status_str(e.code));
+		return false;
+	}
+	m->auto_id = id;
+	m->auto_cancelled = false;
+	m->auto_bitops = r->bitops;
+	snprintf(msg, size, "searching for the cheapest %s within %.2f%s%s (Esc or X cancels)",
+		 r->bitops ? "BitOps" : "weight size", r->max_drop,
+		 r->relative ? "% of the FP32 top-1" : " points of top-1",
+		 r->confidence ? " at the 95% interval's end" : "");
+	return true;
+}
+
+void tui_model_auto_status(const struct tui_model *m, struct tui_auto_status *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!m->auto_id)
+		return;
+	out->running = true;
+	out->bitops = m->auto_bitops;
+	const struct session_auto *q = &m->auto_q;
+	if (q->id != m->auto_id) {
+		snprintf(out->what, sizeof out->what, "waiting for the running job");
+		return;
+	}
+	out->searching = q->searching;
+	tui_sanitize(q->what, out->what, sizeof out->what);
+	out->evaluations = q->evaluations;
+	out->max_evals = q->max_evals;
+	out->has_best = q->has_best;
+	out->best_rel = q->fp32_cost > 0 ? q->best_cost / q->fp32_cost : 1;
+	out->best_top1 = q->best.top1;
+	out->elapsed_s = q->elapsed_s;
+}
+
+bool tui_model_auto_cancel(struct tui_model *m)
+{
+	if (!m->auto_id)
+		return false;
+	m->auto_cancelled = true;
+	session_cancel(m->s);
+	m->cur_id = 0;
+	return true;
+}
+
+bool tui_model_auto_take(struct tui_model *m, enum tui_role *role, char *msg, size_t size)
+{
+	if (!m->auto_fin)
+		return false;
+	m->auto_fin = false;
+	*role = m->auto_role;
+	snprintf(msg, size, "%s", m->auto_msg);
+	return true;
 }
 
 static void take_snapshot(struct tui_model *m)
@@ -700,6 +877,9 @@ static void take_snapshot(struct tui_model *m)
 	}
 	if (snap.policy.id == m->cur_id && snap.policy.done && m->cur_id)
 		m->cur_id = 0;
+	m->auto_q = snap.search;
+	if (m->auto_id && snap.search.id == m->auto_id && !snap.search.running)
+		auto_finish(m, &snap.search, true, snap.error);
 	session_snap_fini(&snap);
 }
 
@@ -713,6 +893,12 @@ bool tui_model_poll(struct tui_model *m)
 		session_ack(m->s);
 		if (session_generation(m->s) != m->snap_gen) {
 			take_snapshot(m);
+			news = true;
+		}
+		/* a search cancelled before it started never reports */
+		if (m->auto_id && m->auto_cancelled && m->auto_q.id != m->auto_id &&
+		    session_idle(m->s)) {
+			auto_finish(m, &m->auto_q, false, NULL);
 			news = true;
 		}
 	}
@@ -857,6 +1043,8 @@ static void rebuild_points(struct tui_model *m)
 		const struct measured *me = &m->meas[i];
 		m->pts[m->n_pts++] = (struct tui_point){
 			.from_sweep = false, .row = -1, .cand = -1, .prec_set = i,
+			.search = me->search, .frontier = me->frontier, .eval_no = me->eval_no,
+			.search_bitops = me->search_bitops,
 			.top1 = me->s.top1, .delta = me->s.delta, .lo = me->s.ci_lo, .hi = me->s.ci_hi,
 			.wbytes_rel = me->wrel, .bitops_rel = me->brel,
 		};
@@ -991,6 +1179,8 @@ void tui_model_restore_point(struct tui_model *m, const struct tui_point *pt)
 
 void tui_model_cancel(struct tui_model *m)
 {
+	if (m->auto_id)
+		m->auto_cancelled = true;
 	session_cancel(m->s);
 	atomic_store(&m->aux.cancel, true);
 	m->cur_id = 0;

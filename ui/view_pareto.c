@@ -5,7 +5,11 @@
  * - no other measured policy is both cheaper and more accurate - in the
  * "good" colour) and each single-layer point of the isolate sweep (one node
  * at a candidate, the rest FP32; dots).  The current policy is a diamond, the
- * selected point is highlighted and described below the plot.  The x axis is
+ * selected point is highlighted and described below the plot.  The last
+ * automatic search's points (every policy it measured) are squares, its
+ * frontier stars, joined by a staircase when the x axis is the cost it
+ * searched for: for any cost, the best top-1 it measured at that cost or
+ * less.  The x axis is
  * weight size or BitOps relative to FP32 (x toggles); a dashed line marks
  * FP32's top-1.  Left/Right walk the points in x order, Enter restores the
  * selected point's policy (an undoable edit), a click selects the nearest.
@@ -122,6 +126,26 @@ static void pareto_draw(struct tui *t, int y0, int x0, int h, int W)
 		int c = k * (pw - 6) / 4;
 		tui_putf(ya, x0 + lm + c, 6, R_DIM, "%.0f%%", 100 * xmax * c / pw);
 	}
+	/* the search's frontier: a staircase under its points, when the x axis
+	 * is the cost it was searched for */
+	int pc = -1, pr = -1;
+	for (int k = 0; k < n; k++) {
+		const struct tui_point *p = &pts[idx[k]];
+		if (!p->search || !p->frontier || p->search_bitops != t->pt_bitops)
+			continue;
+		int c = (int)lround(px(p, t->pt_bitops) / xmax * (pw - 1));
+		int r = (int)lround((ymax - p->top1) / (ymax - ymin) * (ph - 1));
+		if (pc >= 0) {
+			for (int cc = pc + 1; cc < c; cc++)
+				tui_put(y0 + 1 + pr, x0 + lm + cc, 1, R_GOOD, tui_g.hline);
+			for (int rr = r < pr ? r + 1 : pr; rr < (r < pr ? pr : r); rr++)
+				tui_put(y0 + 1 + rr, x0 + lm + c, 1, R_GOOD, tui_g.vline);
+			if (r != pr && c > pc)
+				tui_put(y0 + 1 + pr, x0 + lm + c, 1, R_GOOD, tui_g.hline);
+		}
+		pc = c;
+		pr = r;
+	}
 	/* points: sweep first, then measured on top, the selected last */
 	int cur = tui_model_current_point(t->m);
 	for (int pass = 0; pass < 3; pass++)
@@ -136,10 +160,13 @@ static void pareto_draw(struct tui *t, int y0, int x0, int h, int W)
 				continue;
 			int c = (int)lround(px(p, t->pt_bitops) / xmax * (pw - 1));
 			int r = (int)lround((ymax - p->top1) / (ymax - ymin) * (ph - 1));
-			const char *g = i == cur ? tui_g.cur_point : p->from_sweep ? tui_g.dot : tui_g.point;
+			const char *g = i == cur ? tui_g.cur_point : p->from_sweep ? tui_g.dot
+					: p->search && p->frontier ? tui_g.front_point
+					: p->search ? tui_g.search_point : tui_g.point;
 			enum tui_role role = sel ? R_SELECTED : i == cur ? R_PENDING
 					     : p->from_sweep ? R_DIM
-					     : frontier(pts, n, i, t->pt_bitops) ? R_GOOD : R_VALUE;
+					     : (p->search && p->frontier) ||
+					       frontier(pts, n, i, t->pt_bitops) ? R_GOOD : R_VALUE;
 			tui_put(y0 + 1 + r, x0 + lm + c, 1, role, g);
 		}
 	/* the selected point */
@@ -152,13 +179,27 @@ static void pareto_draw(struct tui *t, int y0, int x0, int h, int W)
 		tui_model_cands(t->m, &names);
 		snprintf(what, sizeof what, "sweep: %s at %s, the rest fp32", rows[p->row].name,
 			 names[p->cand]);
+	} else if (p->search) {
+		char ev[48];
+		if (p->eval_no)
+			snprintf(ev, sizeof ev, "evaluation %d", p->eval_no);
+		else
+			snprintf(ev, sizeof ev, "measured by the sweep");
+		snprintf(what, sizeof what, "search: %s%s", ev, p->frontier ? ", on its frontier"
+			 : "");
 	} else {
 		snprintf(what, sizeof what, "policy measured this session%s",
 			 frontier(pts, n, idx[t->pt_sel], t->pt_bitops) ? " (Pareto-optimal)" : "");
 	}
 	int yi = y0 + h - 2;
-	tui_putf(yi, x0, W, idx[t->pt_sel] == cur ? R_PENDING : R_VALUE, "%s%s", what,
-		 idx[t->pt_sel] == cur ? "  = current policy" : "");
+	int wx = tui_putf(yi, x0, W, idx[t->pt_sel] == cur ? R_PENDING : R_VALUE, "%s%s", what,
+			  idx[t->pt_sel] == cur ? "  = current policy" : "");
+	/* the legend, right of the description */
+	char legend[96];
+	snprintf(legend, sizeof legend, "%s search frontier  %s searched  %s measured  %s sweep ",
+		 tui_g.front_point, tui_g.search_point, tui_g.point, tui_g.dot);
+	if (W - wx > tui_width(legend) + 2)
+		tui_put_right(yi, x0, W, R_DIM, legend);
 	tui_putf(yi + 1, x0, W, R_NORMAL, "top-1 %.2f%%  %s %+.2f [%+.2f, %+.2f]  weights %.1f%%  "
 		 "BitOps %.1f%%   point %d/%d", 100 * p->top1, tui_g.delta, 100 * p->delta,
 		 100 * p->lo, 100 * p->hi, 100 * p->wbytes_rel, 100 * p->bitops_rel, t->pt_sel + 1, n);

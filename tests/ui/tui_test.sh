@@ -2,7 +2,9 @@
 # tui_test.sh - drive the real explorer in tmux as a person would: open the
 # default bundle, wait for the sweep, move, toggle a node and watch the
 # header's predicted then measured values change, open help and the detail
-# pane, filter, save a policy and check the file, resize, quit; 50 random
+# pane, filter, run the automatic search (a) and undo it, pick a search
+# point in the Pareto view, cancel a search, save a policy and check the
+# file, resize, quit; 50 random
 # resizes during the sweep, then the 80x24 screen; mouse clicks and wheel
 # as X10 and SGR reports; a bare model with --calib/--eval/--labels; and
 # that the terminal (stty -g inside the pane, tmux's cursor, alternate
@@ -238,10 +240,23 @@ if screen | sed -n '5,$p' | grep -q '·'; then bad "every heat cell filled"; els
 pred0=$(line 3 | sed -n 's/.*predicted Δ \([-+0-9.?]*\).*/\1/p')
 keys j
 keys Right
-if wait_for 'modified' 1; then ok "toggle marks the policy modified"; else bad "toggle marks the policy modified"; fi
+# poll from the key press on: the re-evaluation may finish within a few captures,
+# so the not-yet-measured state is looked for in every capture until both showed
+seen_mod=0
+seen_changed=0
+i=0
+while [ $i -lt 80 ]; do
+	s=$(screen)
+	if printf '%s\n' "$s" | grep -q 'modified'; then seen_mod=1; fi
+	if printf '%s\n' "$s" | sed -n 2p | grep -Eq 'measuring|changed'; then seen_changed=1; fi
+	if [ $seen_mod = 1 ] && [ $seen_changed = 1 ]; then break; fi
+	sleep 0.0125
+	i=$((i + 1))
+done
+if [ $seen_mod = 1 ]; then ok "toggle marks the policy modified"; else bad "toggle marks the policy modified"; fi
 pred1=$(line 3 | sed -n 's/.*predicted Δ \([-+0-9.?]*\).*/\1/p')
 if [ -n "$pred1" ] && [ "$pred1" != "$pred0" ]; then ok "predicted delta changed at once ($pred0 -> $pred1)"; else bad "predicted delta changed at once ($pred0 -> $pred1)"; fi
-if screen | sed -n 2p | grep -Eq 'measuring|changed'; then ok "changed-but-not-measured shown"; else bad "changed-but-not-measured shown"; fi
+if [ $seen_changed = 1 ]; then ok "changed-but-not-measured shown"; else bad "changed-but-not-measured shown"; fi
 if wait_for 'policy [0-9.]+%.*measured' 60; then ok "measured after the re-evaluation"; else bad "measured after the re-evaluation"; fi
 keys u
 if wait_for 'predicted Δ '"$(printf '%s' "$pred0" | sed 's/[+.]/\\&/g')"' ' 2; then ok "undo restores the prediction"; else bad "undo restores the prediction"; fi
@@ -272,6 +287,71 @@ if wait_for 'top-1 against weight size' 2; then ok "Pareto view"; else bad "Pare
 keys x
 if wait_for 'top-1 against BitOps' 2; then ok "Pareto axis toggles"; else bad "Pareto axis toggles"; fi
 keys P
+
+# ---- 5b. automatic search (a): budget prompt, progress, one undoable edit ---------
+# weights figure and quantized-node count of the header
+hdr() { printf '%s|%s' "$(line 3 | sed -n 's/.*weights \([^ ]* [^ ]*\) .*/\1/p')" \
+	"$(line 1 | sed -n 's/.*│  *\([0-9]*\/[0-9]*\) nodes.*/\1/p')"; }
+before=$(hdr)
+keys a
+if wait_for 'search: max drop \(points\).*1 abs size' 2; then ok "a: asks for the budget (default shown)"; else bad "a: asks for the budget (default shown)"; fi
+keys Enter
+# the search first sweeps what it needs (remove runs), then evaluates
+if wait_for 'search: .*(Esc/X cancels)' 20; then ok "search progress in the header"; else bad "search progress in the header"; fi
+if wait_for '^ search: [0-9]+ evaluations, [0-9.]+ s: size [0-9.]+%, BitOps [0-9.]+%; drop -?[0-9.]+ \[95% CI -?[0-9.]+, -?[0-9.]+\]; u undoes' 240; then
+	ok "search done: status line with evaluations, time, size, BitOps and drop"
+else
+	bad "search done: status line with evaluations, time, size, BitOps and drop"
+fi
+after=$(hdr)
+if [ -n "$after" ] && [ "$after" != "$before" ]; then ok "search result applied ($before -> $after)"; else bad "search result applied ($before -> $after)"; fi
+if wait_for 'policy [0-9.]+%.*measured' 10; then ok "search result: measured figures in the header"; else bad "search result: measured figures in the header"; fi
+keys u
+sleep 0.3
+if [ "$(hdr)" = "$before" ]; then ok "u undoes the whole search result"; else bad "u undoes the whole search result ($(hdr), want $before)"; fi
+keys U
+sleep 0.3
+if [ "$(hdr)" = "$after" ]; then ok "redo re-applies the search result"; else bad "redo re-applies the search result ($(hdr), want $after)"; fi
+keys u
+# the Pareto view: the search's points, its frontier starred; restoring one
+keys P
+if wait_for '★ search frontier  ▪ searched' 2 && [ "$(screen | sed -n '6,27p' | grep -o '★' | wc -l)" -ge 1 ]; then
+	ok "Pareto: the search frontier is marked"
+else
+	bad "Pareto: the search frontier is marked"
+fi
+keys Home
+i=0
+while [ $i -lt 200 ] && ! screen | grep -q '^search: evaluation'; do keys l; sleep 0.05; i=$((i + 1)); done
+if screen | grep -q '^search: evaluation'; then
+	keys Enter
+	sleep 0.3
+	if [ "$(hdr)" != "$before" ] && wait_for '= current policy' 2; then ok "Pareto: Enter on a search point restores its policy"; else bad "Pareto: Enter on a search point restores its policy"; fi
+	keys u
+	sleep 0.3
+	if [ "$(hdr)" = "$before" ]; then ok "Pareto: the restore is undoable"; else bad "Pareto: the restore is undoable"; fi
+else
+	bad "Pareto: a point the search evaluated can be selected"
+fi
+keys P
+# a second search with a tight budget, cancelled midway (Esc)
+keys a C-u
+keys -l "0.2 ci bitops"
+keys Enter
+if wait_for 'search: [0-9]+/[0-9]+ evaluations' 60; then
+	keys Escape
+	if wait_for '^ search cancelled after [0-9]+ evaluations; the policy is unchanged' 10 && [ "$(hdr)" = "$before" ]; then
+		ok "Esc cancels the search, the policy is unchanged"
+	else
+		bad "Esc cancels the search, the policy is unchanged"
+	fi
+else
+	bad "the second search runs"
+fi
+if gone 'Esc/X cancels' 10; then ok "the search stopped"; else bad "the search stopped"; fi
+# the session still works: an edit is measured
+keys j Right
+if wait_for 'modified' 2 && wait_for 'policy [0-9.]+%.*  measured' 60; then ok "after the cancel: an edit is measured"; else bad "after the cancel: an edit is measured"; fi
 
 # ---- 6. save --------------------------------------------------------------------------
 keys w C-u
