@@ -71,6 +71,10 @@
  * scoring each c by the actual fake-quant error of the values (at most 65536
  * of them, evenly strided, for large slices); percentile and entropy fall
  * back to minmax.
+ *
+ * Softmax outputs are not calibrated at all for uint8 and int8
+ * (calib_softmax_params): like ONNX Runtime's quantizer, qlens gives them the
+ * fixed scale 1/256 (1/127 for symmetric int8) over their true range [0, 1].
  */
 /*
  * Under -ftrapping-math (gcc's default) an ordered comparison that may see a
@@ -93,7 +97,9 @@
 
 /* The statistics pass runs over every calibrated activation: build it for AVX2
  * too and pick at load time (as qformat.c does). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* not under ThreadSanitizer: ifunc resolvers run before its runtime starts */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+	!defined(__SANITIZE_THREAD__)
 #define CALIB_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CALIB_CLONES
@@ -792,6 +798,21 @@ void calib_range(const struct calib_stats *s, const struct calib_spec *c, enum q
 	}
 	*rmin = (float)lo;
 	*rmax = (float)hi;
+}
+
+bool calib_softmax_params(enum qfmt f, bool symmetric, struct qparams *p)
+{
+	/* ONNX Runtime's QDQSoftmax refuses every other activation type */
+	if (f == QF_UINT8) {
+		*p = (struct qparams){ 1.0f / 256, 0 };
+		return true;
+	}
+	if (f == QF_INT8) {
+		/* symmetric: [0, 1] gets only the upper half of [-127, 127] */
+		*p = symmetric ? (struct qparams){ 1.0f / 127, 0 } : (struct qparams){ 1.0f / 256, -128 };
+		return true;
+	}
+	return false;
 }
 
 /* Sum of squared fake-quant errors of v[0..n) for the clip [lo, hi]. */

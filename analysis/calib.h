@@ -59,6 +59,21 @@ const char *calib_spec_str(const struct calib_spec *c, char *buf, size_t size);
 void calib_range(const struct calib_stats *s, const struct calib_spec *c, enum qfmt f,
 		 bool symmetric, float *rmin, float *rmax);
 
+/*
+ * Fixed parameters for a Softmax output quantized into format f, as ONNX
+ * Runtime's quantizer sets them (operators/softmax.py, QDQSoftmax) instead of
+ * calibrating: the values lie in [0, 1] by construction.
+ *   uint8 (symmetric or not)  scale 1/256, zero point 0
+ *   int8 asymmetric           scale 1/256, zero point -128
+ *   int8 symmetric            scale 1/127, zero point 0
+ * Writes *p and returns true for those; returns false (leaving *p alone) for
+ * every other format (16-bit and 4-bit integers, fp8, fp16/bf16, fp32),
+ * which are calibrated like any other tensor.  1/256 and 1/127 also keep
+ * ONNX Runtime's fused QLinearSoftmax exact: it requantizes with
+ * floor(1 / scale), which differs from 1 / scale for a calibrated scale.
+ */
+bool calib_softmax_params(enum qfmt f, bool symmetric, struct qparams *p);
+
 /* Weights: the range of a slice of values directly (minmax or mse; mse searches
  * the clip on the exact values). */
 void calib_weight_range(const float *w, int64_t n, int64_t stride, enum calib_method m,

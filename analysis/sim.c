@@ -302,6 +302,12 @@ static enum status quantize_bias(struct sim_node *sn, const struct tensor *b, fl
 	return OK;
 }
 
+static bool value_is_softmax_output(const struct graph *g, int v)
+{
+	int pr = g->values[v].producer;
+	return pr >= 0 && g->nodes[pr].op == OP_SOFTMAX;
+}
+
 static enum status act_params(const struct sim *s, int v, enum qfmt f,
 			      const struct precision *pr, struct act_q *q, struct err *e)
 {
@@ -309,12 +315,17 @@ static enum status act_params(const struct sim *s, int v, enum qfmt f,
 	q->p = (struct qparams){ 1.0f, 0 };
 	if (f == QF_FP32 || f == QF_FP16 || f == QF_BF16)
 		return OK;
+	bool sym = pr->act_symmetric || is_float_fmt(f);
+	/* A Softmax output gets ONNX Runtime's fixed parameters whichever node
+	 * quantizes it (the Softmax itself runs in float: its reader does), so the
+	 * producer and every reader agree on one Q/DQ pair. */
+	if (value_is_softmax_output(s->g, v) && calib_softmax_params(f, sym, &q->p))
+		return OK;
 	const struct calib_stats *st = s->cal && s->cal->stats ? s->cal->stats[v] : NULL;
 	if (!st)
 		return err_set(e, ERR_INVALID, "tensor '%s' needs calibration data for %s",
 			       s->g->values[v].name, qfmt_info(f)->name);
 	float lo, hi;
-	bool sym = pr->act_symmetric || is_float_fmt(f);
 	calib_range(st, &pr->acalib, f, sym, &lo, &hi);
 	q->p = qfmt_params_from_range(f, lo, hi, sym);
 	return OK;

@@ -21,7 +21,10 @@
  *    Q/DQ pair on the producer's side).  Re-quantizing a value that its
  *    producer already quantized with the same format and parameters is
  *    skipped: it would change nothing.
- * Activations use per-tensor parameters (as ONNX Runtime does).
+ * Activations use per-tensor parameters (as ONNX Runtime does).  The output
+ * of a Softmax node quantized to uint8 or int8 (by whichever node quantizes
+ * it) is not calibrated: it gets ONNX Runtime's fixed parameters, scale 1/256
+ * (1/127 for symmetric int8) over [0, 1] (calib_softmax_params).
  *
  * Thread-safety: a prepared sim is read-only during runs; each runner worker
  * gets its own hook state (scratch copies).
@@ -35,6 +38,18 @@
 #include "calib.h"
 #include "exec.h"
 #include "policy.h"
+
+/*
+ * Revision of what a simulation computes from given settings, model and
+ * calibration data.  Bump it with every change that makes the same inputs
+ * give other figures: persisted results (the sweep cache's keys, sweepio.h)
+ * carry it, so results computed under an older revision are not reused.
+ * Policy files record the same revision as text (POLICY_SIM_SEMANTICS,
+ * policyfile.h, "qlens-sim/N"): bump both together.
+ *   1  the first semantics (no revision in the keys)
+ *   2  Softmax outputs in uint8/int8 take fixed parameters
+ */
+#define SIM_SEMANTICS 2
 
 struct calib_data {
 	const struct graph *g;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "sim.h"
 
 #define FILE_MAX ((size_t)256 << 20)
 
@@ -201,9 +202,12 @@ void sweep_prec_key(const struct precision *p, int64_t calib_samples, int batch,
 	char n[24] = "all";
 	if (calib_samples > 0)
 		snprintf(n, sizeof n, "%lld", (long long)calib_samples);
-	snprintf(buf, size, "w=%s a=%s g=%s%s sym=%d acal=%s wcal=%s|cs=%s|b=%d",
+	/* sim= : results of an older simulation semantics must not be reused (fp32
+	 * runs simulate nothing, so their key has no revision) */
+	snprintf(buf, size, "w=%s a=%s g=%s%s sym=%d acal=%s wcal=%s sim=%d|cs=%s|b=%d",
 		 qfmt_info(p->wfmt)->name, qfmt_info(p->afmt)->name, qgran_name(p->wgran), blk,
-		 p->act_symmetric ? 1 : 0, cs, calib_method_name(p->wcalib), n, batch);
+		 p->act_symmetric ? 1 : 0, cs, calib_method_name(p->wcalib), SIM_SEMANTICS, n,
+		 batch);
 }
 
 /* ---- numbers ------------------------------------------------------------------ */

@@ -426,6 +426,36 @@ static void test_weight_range(void **state)
 	assert_true(mlo == -1.0f && mhi == 2.0f);
 }
 
+/* Softmax outputs: ONNX Runtime's fixed parameters for uint8 and int8 only;
+ * every other format is left to calibration (and *p untouched). */
+static void test_softmax_params(void **state)
+{
+	(void)state;
+	for (int f = 0; f < QF_COUNT; f++)
+		for (int sym = 0; sym < 2; sym++) {
+			struct qparams p = { -1.0f, 99 };
+			bool fixed = calib_softmax_params((enum qfmt)f, sym, &p);
+			assert_int_equal(fixed, f == QF_UINT8 || f == QF_INT8);
+			if (!fixed) {
+				assert_true(p.scale == -1.0f);
+				assert_int_equal(p.zero_point, 99);
+				continue;
+			}
+			float want_s = f == QF_INT8 && sym ? 1.0f / 127 : 1.0f / 256;
+			int want_z = f == QF_INT8 && !sym ? -128 : 0;
+			assert_true(p.scale == want_s);
+			assert_int_equal(p.zero_point, want_z);
+			/* [0, 1] is covered: 0 exact, 1 within one step (clipped to 255/256 at 1/256) */
+			const struct qfmt_info *fi = qfmt_info((enum qfmt)f);
+			assert_int_equal(qfmt_quantize_one((enum qfmt)f, 0.0f, p), want_z);
+			assert_true(qfmt_dequantize_one((enum qfmt)f, want_z, p) == 0.0f);
+			float one = qfmt_dequantize_one((enum qfmt)f, qfmt_quantize_one((enum qfmt)f, 1.0f, p), p);
+			assert_true(fabsf(one - 1.0f) <= p.scale);
+			assert_int_equal(qfmt_quantize_one((enum qfmt)f, 1.0f, p),
+					 want_s == 1.0f / 127 ? 127 : fi->qmax);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_mse_laplace),
 		cmocka_unit_test(test_range_edge_cases),
 		cmocka_unit_test(test_weight_range),
+		cmocka_unit_test(test_softmax_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

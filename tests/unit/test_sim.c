@@ -46,7 +46,7 @@ static void make_data(struct tensor *t)
 	float *x = t->data;
 	srand(7);
 	for (int i = 0; i < N * C; i++)
-		x[i] = (float)rand() / RAND_MAX * 6.0f - 1.5f; /* [-1.5, 4.5] */
+		x[i] = (float)rand() / (float)RAND_MAX * 6.0f - 1.5f; /* [-1.5, 4.5] */
 }
 
 static void run(const struct graph *g, const struct sim *s, const struct tensor *x,
@@ -171,6 +171,98 @@ static void test_per_channel_weights(void **state)
 	graph_free(g);
 }
 
+/* x[N,C] -> MatMul(A) -> h -> Softmax -> p -> MatMul(A) -> y: Softmax runs in
+ * float (not quantizable); the second MatMul quantizes its input p. */
+static struct graph *attention_graph(void)
+{
+	struct graph *g = graph_new();
+	assert_non_null(g);
+	int x = input(g, "x", 2, DIMS(-1, C));
+	int a = constant(g, "A", DT_FLOAT, 2, DIMS(C, C), Wspread);
+	int h = mid(g, "h"), pv = mid(g, "p"), y = mid(g, "y");
+	node(g, "mm1", "MatMul", IN(x, a), h, NULL, 0);
+	struct attr axis = a_int("axis", -1);
+	node(g, "softmax", "Softmax", IN(h), pv, &axis, 1);
+	node(g, "mm2", "MatMul", IN(pv, a), y, NULL, 0);
+	output(g, y);
+	finalize(g);
+	return g;
+}
+
+/* Prepare the attention graph with preset `preset`, activation format afmt and
+ * symmetry sym; check that the softmax output p gets exactly `want` (or is
+ * calibrated when fixed is false) and that h is calibrated either way. */
+static void softmax_case(const char *preset, enum qfmt afmt, bool sym, bool fixed,
+			 struct qparams want)
+{
+	struct err e = { 0 };
+	struct graph *g = attention_graph();
+	struct tensor x;
+	struct shape sh = shape_make(2, DIMS(N, C));
+	assert_int_equal(tensor_alloc(&x, DT_FLOAT, &sh, &e), OK);
+	float *xv = x.data;
+	srand(11);
+	for (int i = 0; i < N * C; i++)
+		xv[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+	struct precision pr;
+	struct policy pol;
+	struct calib_data cal;
+	struct sim s;
+	assert_int_equal(precision_preset(preset, &pr, &e), OK);
+	pr.afmt = afmt;
+	pr.act_symmetric = sym;
+	assert_int_equal(calib_collect(g, &x, 2, 16, &cal, &e), OK);
+	assert_int_equal(policy_init(&pol, g, &pr, &e), OK);
+	if (sim_prepare(&s, g, &cal, &pol, &e))
+		fail_msg("%s", e.msg);
+	policy_fini(&pol);
+	assert_true(s.nodes[0].quant);
+	assert_false(s.nodes[1].quant); /* Softmax stays float */
+	assert_true(s.nodes[2].quant);
+
+	int h = g->nodes[0].outputs[0], pv = g->nodes[1].outputs[0];
+	/* the calibrated parameters a tensor would get */
+	float lo, hi;
+	calib_range(cal.stats[pv], &pr.acalib, afmt, sym, &lo, &hi);
+	struct qparams cal_p = qfmt_params_from_range(afmt, lo, hi, sym);
+	const struct act_q *qp = &s.in_q[s.in_q_base[2] + 0];
+	assert_int_equal(qp->fmt, afmt);
+	if (fixed) {
+		assert_true(qp->p.scale == want.scale);
+		assert_int_equal(qp->p.zero_point, want.zero_point);
+		/* the data alone would have given other parameters */
+		assert_true(cal_p.scale != want.scale || cal_p.zero_point != want.zero_point);
+	} else {
+		assert_true(qp->p.scale == cal_p.scale);
+		assert_int_equal(qp->p.zero_point, cal_p.zero_point);
+	}
+	/* h, the Softmax input (mm1's output), is calibrated as before */
+	calib_range(cal.stats[h], &pr.acalib, afmt, sym, &lo, &hi);
+	struct qparams hp = qfmt_params_from_range(afmt, lo, hi, sym);
+	assert_int_equal(s.out_q[h].fmt, afmt);
+	assert_true(s.out_q[h].p.scale == hp.scale);
+	assert_int_equal(s.out_q[h].p.zero_point, hp.zero_point);
+	assert_true(lo < 0); /* h is not in [0, 1]: a fixed 1/256 would be wrong */
+
+	tensor_fini(&x);
+	sim_fini(&s);
+	calib_data_fini(&cal);
+	graph_free(g);
+}
+
+static void test_softmax_output_fixed(void **state)
+{
+	(void)state;
+	/* ONNX Runtime's QDQSoftmax: uint8 1/256 z 0 (symmetric too); int8 asymmetric
+	 * 1/256 z -128; int8 symmetric 1/127 z 0 */
+	softmax_case("int8", QF_UINT8, false, true, (struct qparams){ 0.00390625f, 0 });
+	softmax_case("int8", QF_UINT8, true, true, (struct qparams){ 0.00390625f, 0 });
+	softmax_case("int8", QF_INT8, false, true, (struct qparams){ 0.00390625f, -128 });
+	softmax_case("int8", QF_INT8, true, true, (struct qparams){ 1.0f / 127, 0 });
+	/* no fixed parameters in ONNX Runtime: calibrated */
+	softmax_case("w8a16", QF_INT16, true, false, (struct qparams){ 0 });
+}
+
 static void test_presets_and_specs(void **state)
 {
 	(void)state;
@@ -210,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_fp32_policy_is_exact),
 		cmocka_unit_test(test_int8_identity_conv),
 		cmocka_unit_test(test_per_channel_weights),
+		cmocka_unit_test(test_softmax_output_fixed),
 		cmocka_unit_test(test_presets_and_specs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "policy.h"
 #include "sha256.h"
+#include "sim.h"
 #include "sweepio.h"
 
 static char tmpdir[256];
@@ -500,6 +502,50 @@ static void test_cache_round_trip_and_keys(void **state)
 	sweep_results_fini(&r);
 }
 
+/* Results persisted under an older simulation semantics (SIM_SEMANTICS) carry
+ * other keys, so a sweep of today's settings reuses none of them. */
+static void test_cache_key_has_sim_revision(void **state)
+{
+	(void)state;
+	struct precision p;
+	struct err e = { 0 };
+	char key[SWEEP_KEY_MAX], want[64], dir[512], path[1024], notice[SWEEP_NOTICE_MAX];
+	assert_int_equal(precision_preset("int8", &p, &e), OK);
+	sweep_prec_key(&p, 512, 64, key, sizeof key);
+	snprintf(want, sizeof want, " sim=%d|", SIM_SEMANTICS);
+	if (!strstr(key, want))
+		fail_msg("key '%s' lacks '%s'", key, want);
+	/* revision 1 wrote no sim= field: this is what its int8 key looked like */
+	static const char old[] = "w=int8 a=uint8 g=per-channel sym=0 acal=minmax wcal=minmax|cs=512|b=64";
+	assert_string_not_equal(key, old);
+	/* fp32 simulates nothing: its key (and its cached results) stay valid */
+	assert_int_equal(precision_preset("fp32", &p, &e), OK);
+	sweep_prec_key(&p, 512, 64, key, sizeof key);
+	assert_string_equal(key, "fp32|b=64");
+
+	/* a cache written with revision-1 keys is not reused for today's */
+	struct sweep_results r, b;
+	make_results(&r, 1, true);
+	snprintf(r.cand_key[0], sizeof r.cand_key[0], "%s", old);
+	snprintf(r.base_key, sizeof r.base_key, "%s", old);
+	snprintf(dir, sizeof dir, "%s/cache-rev", tmpdir);
+	sweepio_cache_path(dir, r.model_sha, r.data_sha, path, sizeof path);
+	if (sweepio_cache_save(path, &r, &e))
+		fail_msg("%s", e.msg);
+	blank(&b, &r);
+	assert_int_equal(precision_preset("int8", &p, &e), OK);
+	sweep_prec_key(&p, 512, 64, b.cand_key[0], sizeof b.cand_key[0]);
+	sweep_prec_key(&p, 512, 64, b.base_key, sizeof b.base_key);
+	assert_int_equal(sweepio_cache_load(path, &b, notice), 0);
+	assert_int_equal(count_results(&b), 0);
+	sweep_results_fini(&b);
+	/* while the same keys are reused (the test above can fail) */
+	blank(&b, &r);
+	assert_int_equal(sweepio_cache_load(path, &b, notice), count_results(&r));
+	sweep_results_fini(&b);
+	sweep_results_fini(&r);
+}
+
 static void expect_ignored(const char *path, const struct sweep_results *r, const char *why)
 {
 	struct sweep_results b;
@@ -624,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_interaction),
 		cmocka_unit_test(test_shard_merge),
 		cmocka_unit_test(test_cache_round_trip_and_keys),
+		cmocka_unit_test(test_cache_key_has_sim_revision),
 		cmocka_unit_test(test_cache_corrupt_or_stale),
 		cmocka_unit_test(test_cache_dir),
 	};
