@@ -20,6 +20,7 @@
 #include "policyfile.h"
 
 #include <cJSON.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -574,6 +575,17 @@ static enum status get_num(struct rd *r, const cJSON *o, const char *k, bool req
 	return OK;
 }
 
+/* Scales and ranges are stored as 32-bit floats: a number beyond FLT_MAX would
+ * become inf there (and cJSON writes inf as null), so it is refused here. */
+static bool fits_float(double d) { return isfinite(d) && fabs(d) <= (double)FLT_MAX; }
+
+static enum status float_range(struct rd *r, const char *k, double d)
+{
+	return fits_float(d) ? OK
+			     : bad(r, "'%s' value %g is out of the 32-bit float range (largest %g)", k,
+				   d, (double)FLT_MAX);
+}
+
 static enum status get_int(struct rd *r, const cJSON *o, const char *k, bool required,
 			   int64_t lo, int64_t hi, int64_t *out, bool *present)
 {
@@ -766,7 +778,10 @@ static enum status parse_act(struct rd *r, const cJSON *o, const struct node *n,
 		return st;
 	if (has_sc != has_zp)
 		return bad(r, "give both 'scale' and 'zero_point' or neither");
-	if (has_sc && !(sc > 0))
+	if (has_sc && (st = float_range(r, "scale", sc)))
+		return st;
+	/* checked as a float: a positive double below FLT_TRUE_MIN becomes 0 */
+	if (has_sc && !((float)sc > 0))
 		return bad(r, "'scale' must be positive");
 	a->has_params = has_sc;
 	a->scale = (float)sc;
@@ -776,9 +791,13 @@ static enum status parse_act(struct rd *r, const cJSON *o, const struct node *n,
 		if (!cJSON_IsArray(rg) || cJSON_GetArraySize(rg) != 2 ||
 		    !cJSON_IsNumber(cJSON_GetArrayItem(rg, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(rg, 1)))
 			return bad(r, "'range' must be [rmin, rmax]");
+		double lo = cJSON_GetArrayItem(rg, 0)->valuedouble;
+		double hi = cJSON_GetArrayItem(rg, 1)->valuedouble;
+		if ((st = float_range(r, "range", lo)) || (st = float_range(r, "range", hi)))
+			return st;
 		a->has_range = true;
-		a->rmin = (float)cJSON_GetArrayItem(rg, 0)->valuedouble;
-		a->rmax = (float)cJSON_GetArrayItem(rg, 1)->valuedouble;
+		a->rmin = (float)lo;
+		a->rmax = (float)hi;
 		if (!(a->rmin <= a->rmax))
 			return bad(r, "'range' must have rmin <= rmax");
 	}
@@ -803,6 +822,9 @@ static enum status parse_floats(struct rd *r, const cJSON *o, const char *k, flo
 	{
 		if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
 			return bad(r, "'%s' must be an array of numbers", k);
+		enum status st = float_range(r, k, c->valuedouble);
+		if (st)
+			return st;
 		(*out)[(*n)++] = (float)c->valuedouble;
 	}
 	return OK;
@@ -848,10 +870,14 @@ static enum status parse_weight(struct rd *r, const cJSON *o, const struct node 
 		free(zf);
 		return nomem(r->e);
 	}
+	const struct qfmt_info *fi = qfmt_info(w->fmt);
+	int32_t zlo = fi->is_float ? 0 : fi->qmin, zhi = fi->is_float ? 0 : fi->qmax;
 	for (int j = 0; j < nz; j++) {
-		if (zf[j] != floorf(zf[j])) {
+		/* range first: converting a float beyond int32 to int32 is undefined */
+		if (zf[j] != floorf(zf[j]) || zf[j] < (float)zlo || zf[j] > (float)zhi) {
 			free(zf);
-			return bad(r, "'zero_points' must hold whole numbers");
+			return bad(r, "'zero_points' must hold whole numbers from %d to %d for %s",
+				   (int)zlo, (int)zhi, fi->name);
 		}
 		w->zero_points[j] = (int32_t)zf[j];
 	}

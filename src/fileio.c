@@ -18,6 +18,12 @@
  * untouched.  A target that is a symbolic link is resolved first, so the link
  * survives and the file it points to is the one replaced.
  *
+ * Only a kill (SIGKILL, power loss) can leave a temporary behind: the target is
+ * still whole, but ".<name>.<pid>.<n>.tmp" stays in the folder.  The next save
+ * of the same target removes such leftovers when their process no longer
+ * exists (kill(pid, 0) fails with ESRCH) and they have not been modified for
+ * STALE_TMP_SECONDS, so a live writer's temporary is never touched.
+ *
  * file_read_all reads into a growing buffer rather than trusting st_size:
  * files change under us and some (/proc) report size 0.  The limit is checked
  * on the bytes actually read.  Files are opened with O_NONBLOCK so that a FIFO
@@ -25,8 +31,10 @@
  */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,7 +43,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A leftover temporary of a dead process is removed once it is this old. */
+#define STALE_TMP_SECONDS 10
 
 /* Largest single read()/write() request; Linux caps them near 2 GiB anyway. */
 #define IO_CHUNK ((size_t)1 << 30)
@@ -176,6 +188,47 @@ static char *dir_of(const char *target, const char **base)
 	return d;
 }
 
+/* Parse "<digits>.<digits>.tmp" (the part of a temporary's name after
+ * ".<base>."); returns the pid, or -1 when name is not such a name. */
+static long tmp_pid(const char *name)
+{
+	char *end;
+	if (*name < '0' || *name > '9')
+		return -1;
+	long pid = strtol(name, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9' || pid <= 0)
+		return -1;
+	strtoul(end + 1, &end, 10);
+	return strcmp(end, ".tmp") == 0 ? pid : -1;
+}
+
+/* Best effort: remove temporaries for this target that a killed process left
+ * (".<base>.<pid>.<n>.tmp", pid gone, untouched for STALE_TMP_SECONDS). */
+static void remove_stale_tmps(const char *dir, const char *base, int keep)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		if (n[0] != '.' || strncmp(n + 1, base, (size_t)keep) != 0 || n[1 + keep] != '.')
+			continue;
+		long pid = tmp_pid(n + 2 + keep);
+		if (pid < 0 || pid == (long)getpid() || pid > INT_MAX)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		struct stat sb;
+		if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
+		    now - sb.st_mtime < STALE_TMP_SECONDS)
+			continue;
+		unlinkat(dirfd(d), n, 0);
+	}
+	closedir(d);
+}
+
 enum status atomic_file_open(const char *path, struct atomic_file **out, struct err *e)
 {
 	*out = NULL;
@@ -227,6 +280,7 @@ enum status atomic_file_open(const char *path, struct atomic_file **out, struct 
 	}
 	/* Keep the temporary's name within NAME_MAX even for a long base name. */
 	int keep = strlen(base) > 200 ? 200 : (int)strlen(base);
+	remove_stale_tmps(f->dir, base, keep);
 	size_t cap = strlen(f->dir) + (size_t)keep + 64;
 	f->tmp = malloc(cap);
 	if (!f->tmp)

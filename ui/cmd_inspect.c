@@ -4,9 +4,14 @@
  * Prints one row per node: name, op, input and output shapes for one sample,
  * parameters, MACs and whether the node is quantizable; then totals.  Nodes
  * folded at load (shape arithmetic on constants) are marked and cost nothing.
+ *
+ * Every string that comes from the file (names, op types, producer, the
+ * model's path from bundle.json) goes through clean() first: a hostile model
+ * must not send escape sequences to the terminal.
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,41 @@ static const char inspect_help[] =
 	"parameter count, multiply-accumulates and whether it is quantizable.\n\n"
 	"  --json   print one JSON object: model, inputs, outputs, nodes[] (name, op,\n"
 	"           inputs, outputs, params, macs, quantizable, folded) and totals\n";
+
+/* Copy in to out (size bytes), replacing what a terminal could act on with
+ * '?': ASCII control characters and DEL, C1 controls (U+0080-U+009F) and bytes
+ * that are not well-formed UTF-8 (a lone 0x9b is CSI on 8-bit terminals). */
+static const char *clean(const char *in, char *out, size_t size)
+{
+	const unsigned char *s = (const unsigned char *)(in ? in : "");
+	size_t o = 0;
+	while (*s && o + 1 < size) {
+		unsigned c = *s;
+		int n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
+			: c >= 0xf0 && c < 0xf5 ? 4 : 0;
+		bool ok = n > 0 && c >= 0x20 && c != 0x7f;
+		for (int i = 1; ok && i < n; i++)
+			ok = (s[i] & 0xc0) == 0x80;
+		if (ok && n == 2 && c == 0xc2 && s[1] < 0xa0) /* C1 */
+			ok = false;
+		if (ok && n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
+			ok = false; /* overlong, surrogate */
+		if (ok && n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+			ok = false; /* overlong, past U+10FFFF */
+		if (!ok) {
+			out[o++] = '?';
+			s++;
+			continue;
+		}
+		if (o + (size_t)n >= size)
+			break;
+		memcpy(out + o, s, (size_t)n);
+		o += (size_t)n;
+		s += n;
+	}
+	out[o] = '\0';
+	return out;
+}
 
 static void print_shapes(const struct model_info *mi, const int *vals, int n, char *buf,
 			 size_t size)
@@ -98,24 +138,27 @@ int cmd_inspect(int argc, char **argv)
 		rc = 0;
 		goto done;
 	}
-	printf("model    %s\n", b.model_path);
-	printf("ir       %" PRId64 ", opset %" PRId64 ", producer %s %s\n", g->ir_version, g->opset,
-	       g->producer_name, g->producer_version);
+	char c1[1024], c2[256];
+	printf("model    %s\n", clean(b.model_path, c1, sizeof c1));
+	printf("ir       %" PRId64 ", opset %" PRId64 ", producer %s", g->ir_version, g->opset,
+	       clean(g->producer_name, c1, sizeof c1));
+	printf(" %s\n", clean(g->producer_version, c1, sizeof c1));
 	for (int i = 0; i < g->n_inputs; i++) {
 		char s[96];
 		const struct value *v = &g->values[g->inputs[i]];
-		printf("input    %s %s %s\n", v->name, dtype_name(v->dtype),
+		printf("input    %s %s %s\n", clean(v->name, c1, sizeof c1), dtype_name(v->dtype),
 		       shape_str(&v->shape, s, sizeof s));
 	}
 	for (int i = 0; i < g->n_outputs; i++) {
 		char s[96];
 		const struct value *v = &g->values[g->outputs[i]];
-		printf("output   %s %s %s\n", v->name, dtype_name(v->dtype),
+		printf("output   %s %s %s\n", clean(v->name, c1, sizeof c1), dtype_name(v->dtype),
 		       shape_str(&v->shape, s, sizeof s));
 	}
 	int wname = 4, wop = 2;
 	for (int ni = 0; ni < g->n_nodes; ni++) {
-		int ln = (int)strlen(g->nodes[ni].name), lo = (int)strlen(g->nodes[ni].op_type);
+		int ln = (int)strlen(clean(g->nodes[ni].name, c1, sizeof c1));
+		int lo = (int)strlen(clean(g->nodes[ni].op_type, c2, sizeof c2));
 		wname = ln > wname ? ln : wname;
 		wop = lo > wop ? lo : wop;
 	}
@@ -130,8 +173,9 @@ int cmd_inspect(int argc, char **argv)
 		print_shapes(&mi, n->outputs, n->n_outputs, outs, sizeof outs);
 		human(x->params, p, sizeof p);
 		human(x->macs, m, sizeof m);
-		printf("%4d  %-*.*s  %-*s  %-28s  %-16s  %8s  %8s  %s\n", ni, wname, wname, n->name,
-		       wop, n->op_type, ins, outs, p, m,
+		printf("%4d  %-*.*s  %-*s  %-28s  %-16s  %8s  %8s  %s\n", ni, wname, wname,
+		       clean(n->name, c1, sizeof c1), wop, clean(n->op_type, c2, sizeof c2), ins, outs,
+		       p, m,
 		       x->folded ? "folded" : x->quantizable ? "yes" : "no");
 	}
 	printf("\ntotals   %d nodes, %d quantizable, %" PRId64 " parameters (%.1f KiB FP32), "

@@ -22,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -393,6 +396,38 @@ static void test_concurrent_writers(void **state)
 	assert_int_equal(count_entries(), 1);
 }
 
+/* A killed writer's temporary: the next save of the same target removes it
+ * once its process is gone and it is older than 10 s; a live process's
+ * temporary, a young one and another target's stay. */
+static void test_stale_temporaries_removed(void **state)
+{
+	(void)state;
+	pid_t dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	char old_dead[64], young_dead[64], live[64], other[64];
+	snprintf(old_dead, sizeof old_dead, ".p.json.%ld.3.tmp", (long)dead);
+	snprintf(young_dead, sizeof young_dead, ".p.json.%ld.4.tmp", (long)dead);
+	snprintf(live, sizeof live, ".p.json.%ld.0.tmp", (long)getppid());
+	snprintf(other, sizeof other, ".q.json.%ld.0.tmp", (long)dead);
+	const char *names[] = { old_dead, young_dead, live, other };
+	struct timespec past[2] = { { .tv_sec = time(NULL) - 60 }, { .tv_sec = time(NULL) - 60 } };
+	for (int i = 0; i < 4; i++) {
+		put(in_dir(names[i]), "half", 0644);
+		if (i != 1)
+			assert_int_equal(utimensat(AT_FDCWD, in_dir(names[i]), past, 0), 0);
+	}
+	struct err e;
+	assert_int_equal(file_write_atomic(in_dir("p.json"), "new", 3, &e), OK);
+	assert_file_is(in_dir("p.json"), "new", 3);
+	assert_int_equal(access(in_dir(old_dead), F_OK), -1);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(access(in_dir(names[i]), F_OK), 0);
+	assert_int_equal(count_entries(), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +443,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stream_commit_and_abort, setup),
 		cmocka_unit_test_setup(test_failed_write_keeps_old_file, setup),
 		cmocka_unit_test_setup(test_concurrent_writers, setup),
+		cmocka_unit_test_setup(test_stale_temporaries_removed, setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

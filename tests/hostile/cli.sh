@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# cli.sh QLENS SOURCE_ROOT - the hostile corpus through the program itself.
+#
+# The unit tests (test_onnx_load, test_bundle) check each hostile case's
+# status and message in the library; this checks what the user sees:
+# `qlens inspect CASE` exits non-zero with exactly one line on stderr, nothing
+# on stdout, within 10 s, for every refused .onnx file (tests/hostile/onnx/
+# expected.txt, except the cases that need a link or FIFO made at test time)
+# and every refused bundle (tests/hostile/bundle/expected.txt).  And a model
+# whose names carry escape sequences (terminal/escape_names.onnx: tiny.onnx
+# with same-length byte replacements of its producer, a node, an output and an
+# op name) is listed with those bytes replaced, so nothing reaches the terminal.
+set -u
+QLENS=$1 ROOT=$2
+H=$ROOT/tests/hostile
+export OPENBLAS_NUM_THREADS=1
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail=0 n=0
+
+refused() {
+	local what=$1
+	n=$((n + 1))
+	timeout 10 "$QLENS" inspect "$what" >"$W/out" 2>"$W/err"
+	local rc=$? lines
+	lines=$(wc -l <"$W/err")
+	if ((rc == 0 || rc >= 124)) || ((lines != 1)) || [ -s "$W/out" ]; then
+		echo "FAIL: $what: exit $rc, $lines stderr lines, $(wc -c <"$W/out") stdout bytes:"
+		head -5 "$W/err"
+		fail=1
+	fi
+}
+
+while IFS=$'\t' read -r file _ mode; do
+	case $file in '#'* | '') continue ;; esac
+	[ "${mode:-}" = setup ] && continue
+	refused "$H/onnx/$file"
+done <"$H/onnx/expected.txt"
+while IFS=$'\t' read -r dir status _; do
+	case $dir in '#'* | '') continue ;; esac
+	[ "$status" = OK ] && continue
+	refused "$H/bundle/$dir"
+done <"$H/bundle/expected.txt"
+echo "$n hostile models and bundles: one error line and a non-zero exit each"
+
+# escape sequences in names
+if ! "$QLENS" inspect "$H/terminal/escape_names.onnx" >"$W/out" 2>"$W/err"; then
+	echo "FAIL: inspect escape_names.onnx failed: $(cat "$W/err")"
+	fail=1
+fi
+if LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f\x9b]' "$W/out" "$W/err"; then
+	echo "FAIL: inspect printed control characters from the model:"
+	LC_ALL=C grep -n $'[\x01-\x09\x0b-\x1f\x7f\x9b]' "$W/out" | od -c | head
+	fail=1
+elif ! grep -q '?\[31mXY' "$W/out" || ! grep -q 'producer ?\[2J?\]0;pw?' "$W/out"; then
+	echo "FAIL: inspect did not list the sanitized names:"
+	cat "$W/out"
+	fail=1
+else
+	echo "escape_names.onnx: names listed with control characters replaced by '?'"
+fi
+exit $fail
