@@ -104,6 +104,8 @@ struct session {
 	uint64_t next_id;
 
 	/* worker-owned */
+	pthread_t worker_tid;	/* set by the worker under the lock */
+	bool worker_started;
 	struct engine en;
 	bool hashed, set_up, failed;
 	struct err fail;
@@ -125,12 +127,15 @@ static double now_s(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* With the lock held. */
+/* With the lock held; from any thread.  Only the worker reads the engine's
+ * cache sizes (it is the one thread that changes them, outside the lock). */
 static void publish(struct session *s)
 {
 	s->pub.gen++;
-	s->pub.cache_bytes = s->en.cache.bytes + s->en.pcache.bytes;
-	s->pub.peak_cache_bytes = s->en.peak_cache_bytes;
+	if (s->worker_started && pthread_equal(pthread_self(), s->worker_tid)) {
+		s->pub.cache_bytes = s->en.cache.bytes + s->en.pcache.bytes;
+		s->pub.peak_cache_bytes = s->en.peak_cache_bytes;
+	}
 	s->last_pub = now_s();
 	char c = 1;
 	/* a full pipe already says "changed" */
@@ -908,6 +913,8 @@ static void *worker_main(void *arg)
 {
 	struct session *s = arg;
 	pthread_mutex_lock(&s->lock);
+	s->worker_tid = pthread_self();
+	s->worker_started = true;
 	for (;;) {
 		while (!s->head && !s->quit)
 			pthread_cond_wait(&s->cond, &s->lock);

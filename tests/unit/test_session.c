@@ -31,7 +31,10 @@
 #include "session.h"
 #include "sweepio.h"
 
-#define EVAL_N 256
+/* QLENS_TEST_EVAL_N (env) cuts the evaluation set further and
+ * QLENS_TEST_FILTER runs only the tests whose names match (cmocka's filter):
+ * the ThreadSanitizer run in scripts/test.sh uses both to stay short. */
+static int64_t EVAL_N = 256;
 #define CALIB_N 128
 
 static const char *bundle_dir;
@@ -840,6 +843,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bundle_dir = argv[1];
+	const char *n = getenv("QLENS_TEST_EVAL_N"), *filter = getenv("QLENS_TEST_FILTER");
+	if (n && atoi(n) >= 16 && atoi(n) <= 256)
+		EVAL_N = atoi(n);
+	if (filter && *filter)
+		cmocka_set_test_filter(filter);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_cache_reopen),
