@@ -1262,6 +1262,15 @@ enum status policy_doc_parse(const char *text, size_t len, const char *label,
 		*model_changed = false;
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	/* cJSON stops after the first value: "{...}}" or "{...} x" is not JSON */
+	if (root && end) {
+		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+			end++;
+		if (end < text + len) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
 	if (!root) {
 		int line, col;
 		size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;

@@ -6,10 +6,15 @@
 # `qlens inspect CASE` exits non-zero with exactly one line on stderr, nothing
 # on stdout, within 10 s, for every refused .onnx file (tests/hostile/onnx/
 # expected.txt, except the cases that need a link or FIFO made at test time)
-# and every refused bundle (tests/hostile/bundle/expected.txt).  And a model
-# whose names carry escape sequences (terminal/escape_names.onnx: tiny.onnx
-# with same-length byte replacements of its producer, a node, an output and an
-# op name) is listed with those bytes replaced, so nothing reaches the terminal.
+# and every refused bundle (tests/hostile/bundle/expected.txt).  Every bad
+# .npy file (tests/hostile/npy/cases.txt, through `qlens run`) and every bad
+# policy file (tests/hostile/policy/cases.txt, through `qlens export` of
+# sample-models/fashion-mobilenet) gives exactly one error line naming the file
+# and holding the listed substring, a non-zero exit, no stdout and no output
+# file.  And a model whose names carry escape sequences (terminal/
+# escape_names.onnx: tiny.onnx with same-length byte replacements of its
+# producer, a node, an output and an op name) is listed with those bytes
+# replaced, so nothing reaches the terminal.
 set -u
 QLENS=$1 ROOT=$2
 H=$ROOT/tests/hostile
@@ -42,6 +47,49 @@ while IFS=$'\t' read -r dir status _; do
 	refused "$H/bundle/$dir"
 done <"$H/bundle/expected.txt"
 echo "$n hostile models and bundles: one error line and a non-zero exit each"
+
+# refused_file WHAT SUBSTRING CMD...: CMD exits non-zero within 10 s with one
+# line on stderr naming WHAT and holding SUBSTRING, nothing on stdout, and
+# leaves no file at $W/x.* (the outputs the commands below are asked for).
+refused_file() {
+	local what=$1 want=$2 rc lines
+	shift 2
+	timeout 10 "$@" >"$W/out" 2>"$W/err"
+	rc=$?
+	lines=$(wc -l <"$W/err")
+	if ((rc == 0 || rc >= 124)) || ((lines != 1)) || [ -s "$W/out" ] ||
+		! grep -qF -- "$what" "$W/err" || ! grep -qF -- "$want" "$W/err" ||
+		compgen -G "$W/x.*" >/dev/null; then
+		echo "FAIL: $what: exit $rc, $lines stderr lines, $(wc -c <"$W/out") stdout bytes," \
+			"wanted '$want':"
+		head -5 "$W/err"
+		ls "$W"/x.* 2>/dev/null
+		rm -f "$W"/x.*
+		fail=1
+	fi
+}
+
+# bad .npy files: `qlens run` reads each --input array right after the model
+n=0
+while IFS=$'\t' read -r file want; do
+	case $file in '#'* | '') continue ;; esac
+	n=$((n + 1))
+	refused_file "$H/npy/$file" "$want" \
+		"$QLENS" run "$H/bundle/ok" --input "$H/npy/$file" --output "$W/x.npy"
+done <"$H/npy/cases.txt"
+echo "$n hostile .npy files: one error line with the expected message each"
+
+# bad policy files: `qlens export` loads the policy right after the model,
+# before calibrating or simulating anything
+n=0
+while IFS=$'\t' read -r file want; do
+	case $file in '#'* | '') continue ;; esac
+	n=$((n + 1))
+	refused_file "$H/policy/$file" "$want" \
+		"$QLENS" export "$ROOT/sample-models/fashion-mobilenet" --policy "$H/policy/$file" \
+		--trt-precisions "$W/x.txt"
+done <"$H/policy/cases.txt"
+echo "$n hostile policy files: one error line with the expected message each"
 
 # escape sequences in names
 if ! "$QLENS" inspect "$H/terminal/escape_names.onnx" >"$W/out" 2>"$W/err"; then

@@ -345,6 +345,18 @@ static void test_validation(void **state)
 	assert_int_equal(policy_doc_parse(broken, strlen(broken), "b.json", f.g, NULL, &d, NULL, &e),
 			 ERR_FORMAT);
 	assert_non_null(strstr(e.msg, "b.json: not valid JSON (line 2"));
+	/* bytes after the top-level value (once silently ignored) are refused */
+	char *trailing = malloc(strlen(f.json) + 8);
+	assert_non_null(trailing);
+	sprintf(trailing, "%s \n}\n", f.json);
+	assert_int_equal(policy_doc_parse(trailing, strlen(trailing), "t.json", f.g, NULL, &d, NULL,
+					  &e), ERR_FORMAT);
+	assert_non_null(strstr(e.msg, "t.json: not valid JSON (line "));
+	sprintf(trailing, "%s \n\t\r\n", f.json);
+	assert_int_equal(policy_doc_parse(trailing, strlen(trailing), "t.json", f.g, NULL, &d, NULL,
+					  &e), OK);
+	policy_doc_fini(&d);
+	free(trailing);
 	const char *other = "{\"format\": \"something\", \"version\": 1, \"defaults\": {}}";
 	assert_int_not_equal(policy_doc_parse(other, strlen(other), "o.json", f.g, NULL, &d, NULL, &e), OK);
 	assert_non_null(strstr(e.msg, "is this a qlens policy?"));
