@@ -346,13 +346,17 @@ static void test_validation(void **state)
 			 ERR_FORMAT);
 	assert_non_null(strstr(e.msg, "b.json: not valid JSON (line 2"));
 	/* bytes after the top-level value (once silently ignored) are refused */
-	char *trailing = malloc(strlen(f.json) + 8);
-	assert_non_null(trailing);
-	sprintf(trailing, "%s \n}\n", f.json);
+	size_t tsize = strlen(f.json) + 8;
+	char *trailing = malloc(tsize);
+	if (!trailing) {
+		fail_msg("out of memory");
+		return;
+	}
+	snprintf(trailing, tsize, "%s \n}\n", f.json);
 	assert_int_equal(policy_doc_parse(trailing, strlen(trailing), "t.json", f.g, NULL, &d, NULL,
 					  &e), ERR_FORMAT);
 	assert_non_null(strstr(e.msg, "t.json: not valid JSON (line "));
-	sprintf(trailing, "%s \n\t\r\n", f.json);
+	snprintf(trailing, tsize, "%s \n\t\r\n", f.json);
 	assert_int_equal(policy_doc_parse(trailing, strlen(trailing), "t.json", f.g, NULL, &d, NULL,
 					  &e), OK);
 	policy_doc_fini(&d);
