@@ -45,7 +45,7 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *what, const struct err *e)
+static _Noreturn void die(const char *what, const struct err *e)
 {
 	fprintf(stderr, "bench-auto: %s: %s\n", what, e->msg);
 	exit(1);

@@ -50,7 +50,7 @@ static void make_calib(struct tensor *t, int n)
 	float *x = t->data;
 	srand(11);
 	for (int64_t i = 0; i < tensor_numel(t); i++)
-		x[i] = (float)rand() / RAND_MAX * 3.0f - 0.8f;
+		x[i] = (float)rand() / (float)RAND_MAX * 3.0f - 0.8f;
 }
 
 /* Simulate `preset` (with optional NODE=PRESET overrides) on tiny.onnx. */
