@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <term.h>
 #include <termios.h>
 #include <time.h>
@@ -333,8 +334,11 @@ static void *test_crash_thread(void *arg)
 		nanosleep(&ts, NULL);
 	}
 	/* a real fault, not raise(): the kernel forces a synchronous signal
-	 * on this thread whatever its mask */
-	volatile int *volatile p = NULL;
+	 * on this thread whatever its mask.  A store to a page mapped without
+	 * access, not through NULL: UBSan would stop a null store first. */
+	volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		abort();
 	*p = 1;
 	return NULL;
 }
