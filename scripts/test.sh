@@ -23,8 +23,9 @@ if [ "${QLENS_SKIP_SANITIZERS:-0}" != 1 ]; then
 	# The whole suite: the ort test's node starts the ASan qlens (ASAN_OPTIONS
 	# is inherited); tests/safety/nolost.sh puts libasan first in LD_PRELOAD
 	# and turns the leak check off for the runs it kills.
+	# test_session on 64 evaluation samples: the normal build runs it on 256
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 QLENS_TEST_EVAL_N=64 \
 		meson test -C "$ASAN_DIR" -v --num-processes 2 --print-errorlogs \
 		--timeout-multiplier 3
 fi
