@@ -876,14 +876,12 @@ enum status export_ort_overrides_json(const struct sim *s, const struct export_i
 	cJSON *uns = cJSON_CreateArray();
 	bool *in_ort = calloc((size_t)g->n_nodes + 1, sizeof *in_ort);
 	bool *seen_op = calloc(OP_COUNT + 1, sizeof *seen_op);
+	/* the parts, before they are attached to root (after that, root owns them) */
+	cJSON *parts[] = { root, qs, extra, ov, excl, ops, uns };
+	const size_t n_parts = sizeof parts / sizeof parts[0];
 	if (!root || !qs || !extra || !ov || !excl || !ops || !uns || !in_ort || !seen_op) {
-		cJSON_Delete(root);
-		cJSON_Delete(qs);
-		cJSON_Delete(extra);
-		cJSON_Delete(ov);
-		cJSON_Delete(excl);
-		cJSON_Delete(ops);
-		cJSON_Delete(uns);
+		for (size_t i = 0; i < n_parts; i++)
+			cJSON_Delete(parts[i]);
 		free(in_ort);
 		free(seen_op);
 		return nomem(e);
@@ -933,13 +931,8 @@ enum status export_ort_overrides_json(const struct sim *s, const struct export_i
 		}
 	}
 	if (n_refused && !(info && info->ort_partial)) {
-		cJSON_Delete(root);
-		cJSON_Delete(qs);
-		cJSON_Delete(extra);
-		cJSON_Delete(ov);
-		cJSON_Delete(excl);
-		cJSON_Delete(ops);
-		cJSON_Delete(uns);
+		for (size_t i = 0; i < n_parts; i++)
+			cJSON_Delete(parts[i]);
 		free(in_ort);
 		free(seen_op);
 		if (n_listed < n_refused)
