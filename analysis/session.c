@@ -1256,6 +1256,19 @@ void session_auto_result_fini(struct session_auto_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* One measured policy of the search as the caller sees it: figures and the
+ * policy itself (built from the search's choice). */
+static enum status auto_point(const struct auto_out *a, const struct search_point *x,
+			      struct session_auto_point *y, struct err *e)
+{
+	*y = (struct session_auto_point){
+		.cost = x->cost, .weight_bytes = x->wbytes, .bitops = x->bitops, .m = x->m,
+		.feasible = x->feasible, .from_sweep = x->from_sweep, .frontier = x->frontier,
+		.eval_no = x->eval_no,
+	};
+	return search_policy(&a->sp, x->choice, &y->pol, e);
+}
+
 enum status session_auto_result(struct session *s, struct session_auto_result *out,
 				struct err *e)
 {
@@ -1304,18 +1317,8 @@ enum status session_auto_result(struct session *s, struct session_auto_result *o
 			out->frontier[at] = out->frontier[at - 1];
 			at--;
 		}
-		struct session_auto_point *y = &out->frontier[at];
-		memset(y, 0, sizeof *y);
-		y->cost = x->cost;
-		y->weight_bytes = x->wbytes;
-		y->bitops = x->bitops;
-		y->m = x->m;
-		y->feasible = x->feasible;
-		y->from_sweep = x->from_sweep;
-		y->eval_no = x->eval_no;
-		y->frontier = true;
 		out->n_frontier++;
-		if ((st = search_policy(&a->sp, x->choice, &y->pol, e)))
+		if ((st = auto_point(a, x, &out->frontier[at], e)))
 			goto done;
 	}
 	out->points = calloc((size_t)a->res.n_points + 1, sizeof *out->points);
@@ -1325,13 +1328,7 @@ enum status session_auto_result(struct session *s, struct session_auto_result *o
 	}
 	for (int i = 0; i < a->res.n_points; i++) {
 		const struct search_point *x = &a->res.points[i];
-		struct session_auto_point *y = &out->points[out->n_points];
-		*y = (struct session_auto_point){
-			.cost = x->cost, .weight_bytes = x->wbytes, .bitops = x->bitops, .m = x->m,
-			.feasible = x->feasible, .from_sweep = x->from_sweep, .frontier = x->frontier,
-			.eval_no = x->eval_no,
-		};
-		if ((st = search_policy(&a->sp, x->choice, &y->pol, e)))
+		if ((st = auto_point(a, x, &out->points[out->n_points], e)))
 			goto done;
 		out->n_points++;
 	}
