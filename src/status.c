@@ -24,6 +24,39 @@ const char *status_str(enum status s)
 	return status_names[s];
 }
 
+/* Length of the well-formed, printable UTF-8 sequence at s, or 0. */
+static int utf8_ok(const unsigned char *s)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f;
+	int n = c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the terminating NUL */
+	if (n == 2 && c == 0xc2 && s[1] < 0xa0)
+		return 0; /* C1 control */
+	if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
+		return 0; /* overlong, surrogate */
+	if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+		return 0; /* overlong, past U+10FFFF */
+	return n;
+}
+
+char *text_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		int n = utf8_ok(p);
+		if (n) {
+			p += n;
+		} else {
+			*p++ = '?';
+		}
+	}
+	return s;
+}
+
 enum status err_set(struct err *e, enum status code, const char *fmt, ...)
 {
 	if (!e)
@@ -32,6 +65,7 @@ enum status err_set(struct err *e, enum status code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 	va_end(ap);
+	text_clean(e->msg);
 	e->code = code;
 	return code;
 }
@@ -61,6 +95,7 @@ void err_prefix(struct err *e, const char *fmt, ...)
 	memcpy(joined + used, e->msg, ml);
 	joined[used + ml] = '\0';
 	memcpy(e->msg, joined, sizeof joined);
+	text_clean(e->msg);
 }
 
 void err_clear(struct err *e)

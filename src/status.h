@@ -7,6 +7,10 @@
  * Callers add context on the way up with err_prefix(): the final message
  * reads like "model.onnx: node 'conv3' (Conv): weight has 3 dims, expected 4".
  * `err` may be NULL: the code is still returned.
+ *
+ * Messages quote names from untrusted files and are printed to terminals, so
+ * err_set() and err_prefix() pass the finished message through text_clean():
+ * a message never holds a control character or malformed UTF-8.
  */
 #ifndef QLENS_STATUS_H
 #define QLENS_STATUS_H
@@ -53,5 +57,15 @@ void err_prefix(struct err *e, const char *fmt, ...)
 
 /* Reset to OK with an empty message. */
 void err_clear(struct err *e);
+
+/*
+ * Make s safe to print, in place: every byte a terminal could act on becomes
+ * '?' - ASCII control characters and DEL, C1 controls (U+0080-U+009F), and
+ * bytes that are not well-formed UTF-8 (a lone 0x9b is CSI on 8-bit
+ * terminals; overlong forms, surrogates, past U+10FFFF, a sequence cut
+ * short).  Each bad byte of a sequence becomes one '?', so s never grows.
+ * Returns s.
+ */
+char *text_clean(char *s);
 
 #endif

@@ -27,39 +27,11 @@ static const char inspect_help[] =
 	"  --json   print one JSON object: model, inputs, outputs, nodes[] (name, op,\n"
 	"           inputs, outputs, params, macs, quantizable, folded) and totals\n";
 
-/* Copy in to out (size bytes), replacing what a terminal could act on with
- * '?': ASCII control characters and DEL, C1 controls (U+0080-U+009F) and bytes
- * that are not well-formed UTF-8 (a lone 0x9b is CSI on 8-bit terminals). */
+/* Copy in to out (size bytes), made safe to print (text_clean, status.h). */
 static const char *clean(const char *in, char *out, size_t size)
 {
-	const unsigned char *s = (const unsigned char *)(in ? in : "");
-	size_t o = 0;
-	while (*s && o + 1 < size) {
-		unsigned c = *s;
-		int n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
-			: c >= 0xf0 && c < 0xf5 ? 4 : 0;
-		bool ok = n > 0 && c >= 0x20 && c != 0x7f;
-		for (int i = 1; ok && i < n; i++)
-			ok = (s[i] & 0xc0) == 0x80;
-		if (ok && n == 2 && c == 0xc2 && s[1] < 0xa0) /* C1 */
-			ok = false;
-		if (ok && n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
-			ok = false; /* overlong, surrogate */
-		if (ok && n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
-			ok = false; /* overlong, past U+10FFFF */
-		if (!ok) {
-			out[o++] = '?';
-			s++;
-			continue;
-		}
-		if (o + (size_t)n >= size)
-			break;
-		memcpy(out + o, s, (size_t)n);
-		o += (size_t)n;
-		s += n;
-	}
-	out[o] = '\0';
-	return out;
+	snprintf(out, size, "%s", in ? in : "");
+	return text_clean(out);
 }
 
 static void print_shapes(const struct model_info *mi, const int *vals, int n, char *buf,

@@ -4,8 +4,9 @@
  * Besides "does not crash, leak or hang", every harness checks the error
  * contract of status.h on each refusal: a non-OK status comes with the same
  * code in the err and a non-empty message.  A parser's messages quote names
- * taken from the input and are printed to a terminal, so they must not carry
- * ASCII control characters (escape sequences) either.  A broken contract
+ * taken from the input and are printed to a terminal, so they must be
+ * printable text: no control characters (escape sequences), no C1 controls,
+ * no malformed UTF-8 - exactly what text_clean() leaves unchanged.  A broken contract
  * aborts, which libFuzzer reports as a crash with the input that caused it.
  */
 #ifndef QLENS_FUZZ_COMMON_H
@@ -40,10 +41,12 @@ static inline void fuzz_check_status(enum status st, const struct err *e)
 static inline void fuzz_check_refusal(enum status st, const struct err *e)
 {
 	fuzz_check_status(st, e);
-	for (const char *p = e->msg; *p; p++)
-		FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f,
-			   "control character 0x%02x at %d in '%s'", (unsigned char)*p,
-			   (int)(p - e->msg), e->msg);
+	char copy[sizeof e->msg];
+	memcpy(copy, e->msg, sizeof copy);
+	text_clean(copy);
+	for (size_t i = 0; e->msg[i]; i++)
+		FUZZ_CHECK(copy[i] == e->msg[i], "unprintable byte 0x%02x at %zu in '%s'",
+			   (unsigned char)e->msg[i], i, copy);
 }
 
 #endif

@@ -110,10 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st != OK) {
 		if (verbose)
 			fprintf(stderr, "refused: %s\n", e.msg);
-		/* Not fuzz_check_refusal yet: policyfile.c quotes unknown keys and names
-		 * as they are, control characters included (docs/fuzzing.md, finding
-		 * P1).  Switch once its messages are sanitized. */
-		fuzz_check_status(st, &e);
+		fuzz_check_refusal(st, &e);
 		return 0;
 	}
 	if (verbose)

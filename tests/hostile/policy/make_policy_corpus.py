@@ -88,6 +88,9 @@ def main():
     mut("version_fraction.json", lambda d: setk(d, "version", 1.5), "'version' must be a whole number")
     mut("defaults_missing.json", lambda d: d.pop("defaults"), "missing 'defaults'")
     mut("unknown_top_key.json", lambda d: setk(d, "comment", "hi"), "unknown key 'comment'")
+    # a key that would clear the screen and set the window title when printed
+    mut("unknown_key_escape.json", lambda d: setk(d, "\x1b[2J\x1b]0;owned\x07\u009b1m", "hi"),
+        "unknown key '?[2J?]0;owned???1m'")
     raw("duplicate_top_key.json", sub('"version": 1,', '"version": 1,\n\t"version": 1,'),
         "key 'version' appears twice")
     mut("model_sha256_not_hex.json", lambda d: setk(d["model"], "sha256", "xyz"),
