@@ -8,7 +8,9 @@
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]   HARNESS: onnx tensor npy bundle policy
 #
 # Environment: QLENS_FUZZ_DIR (build folder, default build-fuzz),
-# QLENS_FUZZ_SECONDS (default 60, overridden by the argument).  The corpus
+# QLENS_FUZZ_SECONDS (default 60, overridden by the argument), QLENS_FUZZ_RUNS
+# (stop each harness after this many executions, or after SECONDS, whichever
+# comes first; for long campaigns), QLENS_FUZZ_NICE (default 10).  The corpus
 # each run grows is kept in $QLENS_FUZZ_DIR/corpus/HARNESS and reused by the
 # next run; the committed seeds (tests/fuzz/corpus/HARNESS) are only read.
 # docs/fuzzing.md explains long campaigns and how to reproduce a finding.
@@ -24,6 +26,12 @@ WANT=("$@")
 
 if ! [[ "$SECONDS_PER" =~ ^[0-9]+$ ]] || ((SECONDS_PER < 1)); then
 	echo "fuzz: SECONDS must be a positive integer, not '$SECONDS_PER'" >&2
+	exit 2
+fi
+RUNS=${QLENS_FUZZ_RUNS:--1}
+NICE=${QLENS_FUZZ_NICE:-10}
+if ! [[ "$RUNS" =~ ^(-1|[0-9]+)$ ]] || ! [[ "$NICE" =~ ^[0-9]+$ ]]; then
+	echo "fuzz: QLENS_FUZZ_RUNS and QLENS_FUZZ_NICE must be integers" >&2
 	exit 2
 fi
 
@@ -89,7 +97,7 @@ for target in "${targets[@]}"; do
 	log="$FUZZ_DIR/logs/fuzz_$h.log"
 	t0=$(date +%s)
 	set +e
-	nice -n 10 "$FUZZ_DIR/$target" -max_total_time="$SECONDS_PER" -timeout=10 \
+	nice -n "$NICE" "$FUZZ_DIR/$target" -max_total_time="$SECONDS_PER" -runs="$RUNS" -timeout=10 \
 		-rss_limit_mb=2048 -max_len="${MAX_LEN[$h]}" -print_final_stats=1 \
 		-artifact_prefix="$FUZZ_DIR/artifacts/${h}-" "${dict[@]}" "${dirs[@]}" >"$log" 2>&1
 	rc=$?
