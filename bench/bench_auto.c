@@ -18,6 +18,15 @@
  * after the sweep; a policy the sweep measured (all-int8 is its base run,
  * all-int8-but-one a remove run) costs none, for either method.
  *
+ * "To match": qlens' search is anytime - after each evaluation its answer
+ * would be the cheapest feasible policy measured so far, the sweep's free
+ * ones included.  For a qlens row this column is the number of evaluations
+ * after which that answer was already at most the fallback's weight bytes
+ * (from the search's own record of its points, in order of measurement), and
+ * 0 when the free points alone did it.  "never" when no point
+ * was.  It is what qlens needed to be at least as small as the fallback; the
+ * evaluations column is what it spent in all to get smaller.
+ *
  * usage: bench-auto [--bundle DIR]... [--budgets LIST] [--threads N]
  *                   [--confidence]
  * Without --bundle it uses every bundle in the source tree's sample-models/.
@@ -112,8 +121,8 @@ static bool meets(const struct metrics_summary *m, double allowed, bool confiden
 }
 
 static void row(const char *bundle, double budget, const char *method, double wratio,
-		double bratio, const struct metrics_summary *m, const char *evals, double seconds,
-		const struct metrics_summary *re, bool has_budget, bool conf)
+		double bratio, const struct metrics_summary *m, const char *evals, const char *match,
+		double seconds, const struct metrics_summary *re, bool has_budget, bool conf)
 {
 	char b[16] = "-", rem[48] = "-", ok[8] = "-";
 	if (has_budget)
@@ -122,9 +131,9 @@ static void row(const char *bundle, double budget, const char *method, double wr
 		snprintf(rem, sizeof rem, "%.2f", -100 * re->delta);
 	if (has_budget && re)
 		snprintf(ok, sizeof ok, "%s", meets(re, allowed_of(budget), conf) ? "yes" : "NO");
-	printf("| %s | %s | %s | %.1f%% | %.1f%% | %.2f%% | %.2f [%.2f, %.2f] | %s | %.1f | %s | %s |\n",
+	printf("| %s | %s | %s | %.1f%% | %.1f%% | %.2f%% | %.2f [%.2f, %.2f] | %s | %s | %.1f | %s | %s |\n",
 	       bundle, b, method, 100 * wratio, 100 * bratio, 100 * m->top1, -100 * m->delta,
-	       -100 * m->ci_hi, -100 * m->ci_lo, evals, seconds, rem, ok);
+	       -100 * m->ci_hi, -100 * m->ci_lo, evals, match, seconds, rem, ok);
 	fflush(stdout);
 }
 
@@ -148,15 +157,29 @@ static void uniform(struct ctx *c, const char *preset)
 	char label[32];
 	snprintf(label, sizeof label, "all %s", preset);
 	row(c->b.name, 0, label, (double)cost.wbytes / (double)cost.fp32_wbytes,
-	    cost.bitops / cost.fp32_bitops, &sn.policy.final, "1", sn.policy.final_s, &re, false,
-	    false);
+	    cost.bitops / cost.fp32_bitops, &sn.policy.final, "1", "-", sn.policy.final_s, &re,
+	    false, false);
 	session_snap_fini(&sn);
 	policy_fini(&pol);
 }
 
-/* One search through the session; returns its evaluations. */
-static int search(struct ctx *c, double budget, enum search_method method, int max_evals,
-		  const char *label)
+/* Evaluations after which the cheapest feasible point measured so far had at most
+ * `bytes` weight bytes: 0 when a free (sweep) point did, -1 never. */
+static int evals_to_reach(const struct session_auto_result *r, int64_t bytes)
+{
+	int k = -1;
+	for (int i = 0; i < r->n_points; i++) {
+		const struct session_auto_point *p = &r->points[i];
+		if (p->feasible && p->weight_bytes <= bytes && (k < 0 || p->eval_no < k))
+			k = p->eval_no;
+	}
+	return k;
+}
+
+/* One search through the session; returns its result's weight bytes.  fallback_bytes
+ * (< 0: none) is the fallback's, for the "to match" column. */
+static int64_t search(struct ctx *c, double budget, enum search_method method, int max_evals,
+		      const char *label, int64_t fallback_bytes)
 {
 	struct err e = { 0 };
 	struct search_opts o = { .max_drop = budget, .drop_type = SEARCH_ABSOLUTE,
@@ -179,15 +202,19 @@ static int search(struct ctx *c, double budget, enum search_method method, int m
 	struct metrics_summary re;
 	remeasure_file(c, path, &re);
 	unlink(path);
-	char ev[16];
+	char ev[16], match[24] = "-";
 	snprintf(ev, sizeof ev, "%d", r.evaluations);
+	if (fallback_bytes >= 0) {
+		int k = evals_to_reach(&r, fallback_bytes);
+		snprintf(match, sizeof match, k < 0 ? "never" : "%d", k);
+	}
 	row(c->b.name, budget, label, (double)r.weight_bytes / (double)r.fp32_weight_bytes,
-	    r.bitops / r.fp32_bitops, &r.m, ev, r.seconds, &re, true, c->confidence);
+	    r.bitops / r.fp32_bitops, &r.m, ev, match, r.seconds, &re, true, c->confidence);
 	fprintf(stderr, "bench-auto: %s %.1f %s: %s (%s)\n", c->b.name, budget, label, r.summary,
 		r.stop);
-	int n = r.evaluations;
+	int64_t bytes = r.weight_bytes;
 	session_auto_result_fini(&r);
-	return n;
+	return bytes;
 }
 
 static void run_bundle(const char *dir, const double *budgets, int n_budgets, int threads,
@@ -216,7 +243,7 @@ static void run_bundle(const char *dir, const double *budgets, int n_budgets, in
 	fprintf(stderr, "bench-auto: %s: sweep of %d layers x %d candidates: %d isolate + %d remove "
 		"+ 1 all-int8 runs, %llu run now in %.1f s (the rest from the result cache)\n",
 		c.b.name, rows, cands, rows * cands, rows, (unsigned long long)sn.evaluations, sweep_s);
-	printf("| %s | - | sweep (shared) | - | - | %.2f%% (FP32) | - | %d | %s | - | - |\n", c.b.name,
+	printf("| %s | - | sweep (shared) | - | - | %.2f%% (FP32) | - | %d | - | %s | - | - |\n", c.b.name,
 	       100 * sn.res.fp32_top1, rows * cands + rows + 1,
 	       sn.evaluations ? "(run now)" : "(cached)");
 	session_snap_fini(&sn);
@@ -237,9 +264,9 @@ static void run_bundle(const char *dir, const double *budgets, int n_budgets, in
 	uniform(&c, "fp16");
 	uniform(&c, "w4a8");
 	for (int i = 0; i < n_budgets; i++) {
-		search(&c, budgets[i], SEARCH_FALLBACK, 0, "fallback (NNCF/INC)");
-		search(&c, budgets[i], SEARCH_KNAPSACK, 0, "qlens auto");
-		search(&c, budgets[i], SEARCH_KNAPSACK, 1, "qlens auto --max-evals 1");
+		int64_t fb = search(&c, budgets[i], SEARCH_FALLBACK, 0, "fallback (NNCF/INC)", -1);
+		search(&c, budgets[i], SEARCH_KNAPSACK, 0, "qlens auto", fb);
+		search(&c, budgets[i], SEARCH_KNAPSACK, 1, "qlens auto --max-evals 1", fb);
 	}
 	evaluator_fini(&c.ev);
 	rmdir(c.tmp);
@@ -290,8 +317,8 @@ int main(int argc, char **argv)
 				bundles[n_bundles++] = paths[i];
 		}
 	printf("| bundle | budget (points) | method | weights vs FP32 | BitOps vs FP32 | top-1 | "
-	       "drop [95%% CI] (points) | evaluations | seconds | re-measured drop | meets |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+	       "drop [95%% CI] (points) | evaluations | to match | seconds | re-measured drop | meets |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < n_bundles; i++)
 		run_bundle(bundles[i], budgets, n_budgets, threads, confidence);
 	return 0;
