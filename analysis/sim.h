@@ -48,8 +48,10 @@
  * policyfile.h, "qlens-sim/N"): bump both together.
  *   1  the first semantics (no revision in the keys)
  *   2  Softmax outputs in uint8/int8 take fixed parameters
+ *   3  plain runs go through each chunk in sub-batches, and a MatMul by a constant
+ *      matrix uses the Linear kernel (exec.c): the same figures to float rounding
  */
-#define SIM_SEMANTICS 2
+#define SIM_SEMANTICS 3
 
 struct calib_data {
 	const struct graph *g;

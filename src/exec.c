@@ -30,8 +30,8 @@
  * thread: for the small models qlens targets, sample parallelism scales far
  * better than splitting each small GEMM.  With one chunk or one thread, the
  * caller's thread runs everything and OpenBLAS gets the threads.  Runs without
- * hooks, subsets or bindings use fused plans, and go through each chunk in
- * sub-batches that keep a sample's activations in L2 (pick_sub_rows).
+ * hooks, subsets or bindings use fused plans.  Every run goes through each chunk
+ * in sub-batches that keep its working set near the core (pick_sub_rows).
  */
 #include "exec.h"
 
@@ -279,6 +279,49 @@ static enum status fuse_step(struct plan *p, const struct fuse_ctx *c, const str
 	rt->order = ch->last;
 	if (s.scratch_bytes > p->scratch_bytes)
 		p->scratch_bytes = s.scratch_bytes;
+	return OK;
+}
+
+/*
+ * Plans without fusion (hooked, subset and bound runs) still run each MatMul by a constant
+ * 2-D float matrix - a Linear layer without its bias - with fused_linear's kernel, alone: no
+ * node is merged, the step keeps its node, inputs and outputs, so hooks see exactly what the
+ * generic MatMul would give them, to float rounding.  With AVX-512 that kernel beats
+ * OpenBLAS on the thin products of small models (K and N of tens to hundreds); without it,
+ * fused_linear is one sgemm, so nothing changes and nothing is swapped.
+ */
+static enum status plan_linear_steps(struct plan *p, struct err *e)
+{
+	if (!nn_have_avx512())
+		return OK;
+	const struct graph *g = p->g;
+	for (int si = 0; si < p->n_steps; si++) {
+		struct step_rt *rt = &p->steps[si];
+		const struct node *n = &g->nodes[rt->node_index];
+		if (rt->def != &op_defs[OP_MATMUL] || rt->n_in != 2 || rt->n_out != 1 ||
+		    rt->vin[1] < 0 || !plan_value_is_const(p, rt->vin[1]))
+			continue;
+		const struct tensor *x = rt->in[0], *w = rt->in[1], *y = rt->out[0];
+		if (x->dtype != DT_FLOAT || w->dtype != DT_FLOAT || w->shape.rank != 2 ||
+		    x->shape.rank < 2 || x->shape.dim[x->shape.rank - 1] != w->shape.dim[0])
+			continue;
+		struct tensor planned = *y;
+		struct tensor probe = *y;
+		struct tensor *out = &probe;
+		struct step s = { .node = n, .graph = g, .opset = g->opset };
+		enum status st = fused_linear.prepare(&s, rt->in, 2, &out, 1, e);
+		if (st)
+			return node_fail(e, n);
+		if (probe.dtype != planned.dtype || !shape_equal(&probe.shape, &planned.shape)) {
+			free(s.params);
+			continue;
+		}
+		free(rt->s.params);
+		rt->s = s;
+		rt->def = &fused_linear;
+		if (s.scratch_bytes > p->scratch_bytes)
+			p->scratch_bytes = s.scratch_bytes;
+	}
 	return OK;
 }
 
@@ -551,6 +594,8 @@ enum status plan_new(const struct graph *g, const struct shape *in_shapes,
 
 	if (opts && opts->fuse && (st = plan_fuse(p, opts, e)))
 		goto fail;
+	if (!(opts && opts->fuse) && (st = plan_linear_steps(p, e)))
+		goto fail;
 
 	/* pass 2: liveness and placement */
 	for (int si = 0; si < p->n_steps; si++) {
@@ -807,10 +852,10 @@ struct runner {
 	const struct graph *g;
 	int n_threads, batch;
 	struct worker_plans w[2][RUNNER_MAX_THREADS]; /* [fused][worker] */
-	/* fused runs: rows per plan run for samples of shape sub_for (-1: whole chunks;
-	 * 0: not chosen yet) */
-	int64_t sub_rows;
-	struct shape sub_for;
+	/* per kind [fused]: rows per plan run for samples of shape sub_for (-1: whole
+	 * chunks; 0: not chosen yet) */
+	int64_t sub_rows[2];
+	struct shape sub_for[2];
 };
 
 enum status runner_new(const struct graph *g, int n_threads, int batch, struct runner **out,
@@ -977,7 +1022,7 @@ static enum status run_chunk(struct run_job *j, int wi, int64_t t, struct err *e
 		row0 = (t - j->n_head + (j->n_head ? 1 : 0)) * r->batch;
 		rows = j->n_rows - row0 < r->batch ? j->n_rows - row0 : r->batch;
 	}
-	/* fused runs go through the chunk in sub-batches (runner_exec, pick_sub_rows) */
+	/* the chunk in sub-batches (runner_exec, pick_sub_rows) */
 	for (int64_t r0 = row0; r0 < row0 + rows; r0 += j->full_rows) {
 		int64_t n = row0 + rows - r0 < j->full_rows ? row0 + rows - r0 : j->full_rows;
 		enum status st = run_rows(j, wi, r0, n, e);
@@ -1020,19 +1065,31 @@ int runner_threads(const struct runner *r) { return r->n_threads; }
 /*
  * Sub-batches.  A runner runs each layer over a whole chunk before the next; at batch 64 a
  * small CNN's feature maps (tens of KB per sample) then stream through memory between layers
- * instead of staying in the core's L2.  Fused runs, which nobody observes node by node, go
- * through each chunk in sub-batches whose activations fit in RUNNER_L2_BYTES; every sample is
- * computed the same way whatever its neighbours, so the outputs do not change.  Models whose
- * outputs do not keep the batch as their leading dimension, or that cannot be planned for one
- * sample, run whole chunks; so does everything on CPUs without AVX-512, whose kernels
- * (OpenBLAS products over many samples at once) want the whole chunk.  The per-sample
- * direct kernels (ops/conv_direct.c, ops/fused.c) lose nothing to small sub-batches.
+ * instead of staying in the core's L2.  So each chunk goes through its plans in sub-batches:
+ *  - fused runs, which nobody observes node by node, in sub-batches whose activations fit in
+ *    RUNNER_L2_BYTES; their kernels compute every sample the same way whatever its
+ *    neighbours, so the outputs do not depend on the sub-batch;
+ *  - plain runs (hooks, subsets, bindings: simulations, calibration, captures) in
+ *    sub-batches whose plan fits in RUNNER_PLAIN_BYTES.  Their plans hold every value
+ *    between nodes, and a simulation passes over each several times (its Q/DQ), so keeping
+ *    them near the core pays most here; the budget is larger because OpenBLAS products
+ *    (im2col convolutions) lose efficiency on few rows.  Those products round a row's sums
+ *    depending on how many rows they see, so the sub-batch decides the last bits of a
+ *    simulation's figures, as the batch does: it is a fixed function of the model, the
+ *    batch and the CPU's AVX-512 support, never of timing, so results stay reproducible.
+ * Hooks see each sub-batch as a plan run with its plan_row0; a chunk's chunk_done still
+ * comes once, after all of its rows.  Models whose outputs do not keep the batch as their
+ * leading dimension, or that cannot be planned for one sample, run whole chunks; so does
+ * everything on CPUs without AVX-512, whose kernels (OpenBLAS products over many samples at
+ * once) want the whole chunk.
  */
 #define RUNNER_L2_BYTES ((size_t)1 << 20)
+#define RUNNER_PLAIN_BYTES ((size_t)4 << 20)
 
 /* Bytes a fused plan for `rows` rows works in (arena and scratch), or 0 when it cannot be
  * planned or its outputs do not keep the rows as their leading dimension. */
-static size_t plan_bytes(const struct graph *g, const struct tensor *inputs, int64_t rows)
+static size_t plan_bytes(const struct graph *g, const struct tensor *inputs, int64_t rows,
+			 bool fuse)
 {
 	struct shape shapes[64];
 	for (int i = 0; i < g->n_inputs; i++) {
@@ -1040,7 +1097,7 @@ static size_t plan_bytes(const struct graph *g, const struct tensor *inputs, int
 		shapes[i].dim[0] = rows;
 	}
 	struct plan *p;
-	struct plan_opts po = { .fuse = true };
+	struct plan_opts po = { .fuse = fuse };
 	if (plan_new(g, shapes, &po, &p, NULL))
 		return 0;
 	bool ok = true;
@@ -1053,19 +1110,20 @@ static size_t plan_bytes(const struct graph *g, const struct tensor *inputs, int
 	return bytes;
 }
 
-static int64_t pick_sub_rows(const struct runner *r, const struct tensor *inputs)
+static int64_t pick_sub_rows(const struct runner *r, const struct tensor *inputs, bool fuse)
 {
 	/* the generic kernels (OpenBLAS products over whole chunks) want the big batch */
 	if (!nn_have_avx512())
 		return -1;
 	/* a part of the scratch does not grow with the rows (weights packed at run time when
 	 * they are not constant, say): plans for 1 and 2 rows tell the two apart */
-	size_t one = plan_bytes(r->g, inputs, 1), two = plan_bytes(r->g, inputs, 2);
+	size_t one = plan_bytes(r->g, inputs, 1, fuse), two = plan_bytes(r->g, inputs, 2, fuse);
+	const size_t budget = fuse ? RUNNER_L2_BYTES : RUNNER_PLAIN_BYTES;
 	if (!one || !two)
 		return -1;
 	size_t per = two > one ? two - one : 1, fixed = one > per ? one - per : 0;
 	int64_t sub = 1;
-	while (sub * 2 <= r->batch && fixed + (size_t)(sub * 2) * per <= RUNNER_L2_BYTES)
+	while (sub * 2 <= r->batch && fixed + (size_t)(sub * 2) * per <= budget)
 		sub *= 2;
 	return sub;
 }
@@ -1108,15 +1166,15 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 	j.n_chunks = (n_rows + r->batch - 1) / r->batch;
 	j.fuse = !o || (!o->hooks && !o->run && !o->bound);
 	j.full_rows = r->batch;
-	if (j.fuse) {
+	{
 		struct shape key = inputs[0].shape;
 		key.dim[0] = 0;
-		if (!r->sub_rows || !shape_equal(&key, &r->sub_for)) {
-			r->sub_rows = pick_sub_rows(r, inputs);
-			r->sub_for = key;
+		if (!r->sub_rows[j.fuse] || !shape_equal(&key, &r->sub_for[j.fuse])) {
+			r->sub_rows[j.fuse] = pick_sub_rows(r, inputs, j.fuse);
+			r->sub_for[j.fuse] = key;
 		}
-		if (r->sub_rows > 0 && r->sub_rows < r->batch)
-			j.full_rows = r->sub_rows;
+		if (r->sub_rows[j.fuse] > 0 && r->sub_rows[j.fuse] < r->batch)
+			j.full_rows = r->sub_rows[j.fuse];
 	}
 	j.n_tasks = j.n_chunks;
 	if (!j.fuse && o && o->head_rows > 0) {

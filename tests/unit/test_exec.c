@@ -22,6 +22,7 @@
 
 #include "exec.h"
 #include "graph.h"
+#include "ops/nn_util.h"
 
 #include "graph_builder.h"
 
@@ -696,6 +697,135 @@ static void test_runner_hooks(void **state)
 	graph_free(g);
 }
 
+/*
+ * Plain (hooked) runs go through each chunk in sub-batches (exec.c, RUNNER_PLAIN_BYTES) and
+ * run a MatMul by a constant matrix with the Linear kernel.  Rows of 512 x 64 floats (128 KB
+ * of input, 2 x 96 KB planned per row) make a batch of 64 too big for one plan run.  Checked:
+ * every row reaches the hooks exactly once, each chunk is reported once and whole, the MatMul
+ * step still shows its two inputs to a hook and honours a substituted weight, and the
+ * numbers match a double-precision reference.
+ */
+enum { SB_N = 150, SB_T = 512, SB_K = 64, SB_M = 48, SB_B = 64 };
+
+struct sub_hook {
+	int mm;			/* node index of the MatMul */
+	int calls, max_rows;
+	int seen[SB_N];		/* per row: MatMul outputs seen */
+	bool scale_w;		/* substitute 2 x W */
+	const struct tensor *w2;
+	int bad_n_in;
+};
+
+static enum status sub_before(void *user, const struct plan *p, int ni, const struct tensor **use,
+			      int n_in)
+{
+	struct sub_hook *h = user;
+	if (ni != h->mm)
+		return OK;
+	if (n_in != 2)
+		h->bad_n_in++;
+	if (h->scale_w)
+		use[1] = h->w2;
+	return OK;
+}
+
+static enum status sub_after(void *user, const struct plan *p, int ni, struct tensor *const *out,
+			     int n_out)
+{
+	struct sub_hook *h = user;
+	if (ni != h->mm)
+		return OK;
+	int64_t row0 = plan_row0(p), rows = out[0]->shape.dim[0];
+	h->calls++;
+	if (rows > h->max_rows)
+		h->max_rows = (int)rows;
+	for (int64_t r = row0; r < row0 + rows && r < SB_N; r++)
+		h->seen[r]++;
+	return OK;
+}
+
+struct sub_chunks {
+	int calls;
+	int64_t rows;
+};
+
+static void sub_chunk_done(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
+{
+	struct sub_chunks *c = user; /* one thread below: no lock needed */
+	c->calls++;
+	c->rows += rows;
+	assert_int_equal(row0 % SB_B, 0);
+}
+
+static void test_runner_plain_sub_batches(void **state)
+{
+	(void)state;
+	static float wd[SB_K * SB_M], w2d[SB_K * SB_M];
+	unsigned seed = 5;
+	for (int i = 0; i < SB_K * SB_M; i++) {
+		wd[i] = urand(&seed);
+		w2d[i] = 2 * wd[i];
+	}
+	struct graph *g = graph_new();
+	int x = input(g, "x", 3, DIMS(-1, SB_T, SB_K));
+	int w = constant(g, "w", DT_FLOAT, 2, DIMS(SB_K, SB_M), wd);
+	int m = mid(g, "m"), y = mid(g, "y");
+	node(g, "mm", "MatMul", IN(x, w), m, NULL, 0);
+	node(g, "relu", "Relu", IN(m), y, NULL, 0);
+	output(g, y);
+	finalize(g);
+
+	size_t n = (size_t)SB_N * SB_T * SB_K;
+	float *xd = malloc(n * sizeof *xd);
+	assert_non_null(xd);
+	for (size_t i = 0; i < n; i++)
+		xd[i] = urand(&seed);
+	struct tensor xt = fview(3, DIMS(SB_N, SB_T, SB_K), xd);
+	struct tensor w2t = fview(2, DIMS(SB_K, SB_M), w2d);
+
+	for (int pass = 0; pass < 2; pass++) {
+		struct runner *r = NULL;
+		struct err e = { 0 };
+		assert_int_equal(runner_new(g, 1, SB_B, &r, &e), OK);
+		struct sub_hook h = { .mm = 0, .scale_w = pass == 1, .w2 = &w2t };
+		struct plan_hooks hooks = { .before_node = sub_before, .after_node = sub_after,
+					    .user = &h };
+		struct sub_chunks ch = { 0 };
+		struct run_opts o = { .hooks = &hooks, .chunk_done = sub_chunk_done, .user = &ch };
+		struct tensor out = { 0 };
+		if (runner_exec(r, &xt, &out, &o, &e))
+			fail_msg("runner_exec: %s", e.msg);
+		for (int i = 0; i < SB_N; i++)
+			if (h.seen[i] != 1)
+				fail_msg("row %d reached the MatMul hook %d times", i, h.seen[i]);
+		assert_int_equal(h.bad_n_in, 0);
+		assert_int_equal(ch.calls, (SB_N + SB_B - 1) / SB_B);
+		assert_int_equal(ch.rows, SB_N);
+		if (nn_have_avx512()) /* plans of 64 rows need ~12 MB: sub-batched */
+			assert_true(h.max_rows < SB_B && h.calls > ch.calls);
+		else
+			assert_int_equal(h.calls, ch.calls);
+		/* relu(x W) in double, W doubled by the hook in the second pass */
+		const float *yd = out.data;
+		for (int64_t row = 0; row < (int64_t)SB_N * SB_T; row += 97) {
+			for (int j = 0; j < SB_M; j++) {
+				double acc = 0;
+				for (int k = 0; k < SB_K; k++)
+					acc += (double)xd[row * SB_K + k] * (pass ? w2d : wd)[k * SB_M + j];
+				double want = acc > 0 ? acc : 0;
+				double got = yd[row * SB_M + j];
+				if (fabs(got - want) > 1e-4 * (1 + fabs(want)))
+					fail_msg("pass %d row %lld col %d: got %g, want %g", pass,
+						 (long long)row, j, got, want);
+			}
+		}
+		tensor_fini(&out);
+		runner_free(r);
+	}
+	free(xd);
+	graph_free(g);
+}
+
 static void test_runner_errors(void **state)
 {
 	(void)state;
@@ -823,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_hooks),
 		cmocka_unit_test(test_runner_identical),
 		cmocka_unit_test(test_runner_hooks),
+		cmocka_unit_test(test_runner_plain_sub_batches),
 		cmocka_unit_test(test_runner_errors),
 		cmocka_unit_test(test_runner_reuse),
 	};
