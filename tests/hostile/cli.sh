@@ -14,7 +14,9 @@
 # file.  And a model whose names carry escape sequences (terminal/
 # escape_names.onnx: tiny.onnx with same-length byte replacements of its
 # producer, a node, an output and an op name) is listed with those bytes
-# replaced, so nothing reaches the terminal.
+# replaced, so nothing reaches the terminal.  Each group's line names its
+# slowest case (the 10 s limit only catches hangs; issue 9 asks for 1 s, which
+# this reports rather than asserts: timings belong to benchmarks).
 set -u
 QLENS=$1 ROOT=$2
 H=$ROOT/tests/hostile
@@ -22,11 +24,30 @@ export OPENBLAS_NUM_THREADS=1
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 fail=0 n=0
+slow_ms=0 slow_what=
+
+# timed CMD...: run CMD under a 10 s limit, keeping the slowest run
+timed() {
+	local t0 t1 rc
+	t0=$(date +%s%N)
+	timeout 10 "$@" >"$W/out" 2>"$W/err"
+	rc=$?
+	t1=$(date +%s%N)
+	if (((t1 - t0) / 1000000 > slow_ms)); then
+		slow_ms=$(((t1 - t0) / 1000000))
+		slow_what=${WHAT##*/}
+	fi
+	return $rc
+}
+slowest() {
+	echo "  slowest: $slow_ms ms ($slow_what)"
+	slow_ms=0 slow_what=
+}
 
 refused() {
 	local what=$1
 	n=$((n + 1))
-	timeout 10 "$QLENS" inspect "$what" >"$W/out" 2>"$W/err"
+	WHAT=$what timed "$QLENS" inspect "$what"
 	local rc=$? lines
 	lines=$(wc -l <"$W/err")
 	if ((rc == 0 || rc >= 124)) || ((lines != 1)) || [ -s "$W/out" ]; then
@@ -47,6 +68,7 @@ while IFS=$'\t' read -r dir status _; do
 	refused "$H/bundle/$dir"
 done <"$H/bundle/expected.txt"
 echo "$n hostile models and bundles: one error line and a non-zero exit each"
+slowest
 
 # refused_file WHAT SUBSTRING CMD...: CMD exits non-zero within 10 s with one
 # line on stderr naming WHAT and holding SUBSTRING, nothing on stdout, and
@@ -54,7 +76,7 @@ echo "$n hostile models and bundles: one error line and a non-zero exit each"
 refused_file() {
 	local what=$1 want=$2 rc lines
 	shift 2
-	timeout 10 "$@" >"$W/out" 2>"$W/err"
+	WHAT=$what timed "$@"
 	rc=$?
 	lines=$(wc -l <"$W/err")
 	if ((rc == 0 || rc >= 124)) || ((lines != 1)) || [ -s "$W/out" ] ||
@@ -78,6 +100,7 @@ while IFS=$'\t' read -r file want; do
 		"$QLENS" run "$H/bundle/ok" --input "$H/npy/$file" --output "$W/x.npy"
 done <"$H/npy/cases.txt"
 echo "$n hostile .npy files: one error line with the expected message each"
+slowest
 
 # bad policy files: `qlens export` loads the policy right after the model,
 # before calibrating or simulating anything
@@ -90,6 +113,7 @@ while IFS=$'\t' read -r file want; do
 		--trt-precisions "$W/x.txt"
 done <"$H/policy/cases.txt"
 echo "$n hostile policy files: one error line with the expected message each"
+slowest
 
 # escape sequences in names
 if ! "$QLENS" inspect "$H/terminal/escape_names.onnx" >"$W/out" 2>"$W/err"; then
