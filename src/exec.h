@@ -60,7 +60,10 @@ struct plan_opts {
 	 * run, so the values between them have no data (plan_value's data is NULL); graph
 	 * outputs and kept values are never merged away.  A fused plan must be run whole:
 	 * plan_run_subset refuses hooks, subsets and bindings, plan_rerun_node refuses
-	 * every node.  Runners use fused plans for runs without hooks, subsets or bindings. */
+	 * every node.  Runners use fused plans for runs without hooks, subsets or bindings.
+	 * Without fuse nothing is merged, but with AVX-512 a MatMul by a constant 2-D
+	 * matrix still runs on the Linear kernel of fused plans (exec.c,
+	 * plan_linear_steps): same node, same inputs and outputs, other rounding. */
 	bool fuse;
 };
 
