@@ -1091,17 +1091,22 @@ static enum status parse_eval(struct rd *r, const cJSON *v, struct policy_doc *d
 	s->n = n;
 	const cJSON *ci = item(v, "ci95");
 	if (ci) {
-		if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2 ||
-		    !cJSON_IsNumber(cJSON_GetArrayItem(ci, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(ci, 1)))
-			return bad(r, "'ci95' must be [low, high]");
-		s->ci_lo = cJSON_GetArrayItem(ci, 0)->valuedouble;
-		s->ci_hi = cJSON_GetArrayItem(ci, 1)->valuedouble;
+		/* a literal past the double range (1e999) parses as inf, which cJSON would
+		 * write back as null: refused like every other non-finite number */
+		const cJSON *lo = cJSON_IsArray(ci) ? cJSON_GetArrayItem(ci, 0) : NULL;
+		const cJSON *hi = cJSON_IsArray(ci) ? cJSON_GetArrayItem(ci, 1) : NULL;
+		if (cJSON_GetArraySize(ci) != 2 || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) ||
+		    !isfinite(lo->valuedouble) || !isfinite(hi->valuedouble) ||
+		    lo->valuedouble > hi->valuedouble)
+			return bad(r, "'ci95' must be [low, high]: two finite numbers, low <= high");
+		s->ci_lo = lo->valuedouble;
+		s->ci_hi = hi->valuedouble;
 	}
 	const cJSON *q = item(v, "sqnr_db");
 	s->sqnr_db = INFINITY;
 	if (q && !cJSON_IsNull(q)) {
-		if (!cJSON_IsNumber(q))
-			return bad(r, "'sqnr_db' must be a number or null (exact)");
+		if (!cJSON_IsNumber(q) || !isfinite(q->valuedouble))
+			return bad(r, "'sqnr_db' must be a finite number or null (exact)");
 		s->sqnr_db = q->valuedouble;
 	}
 	d->has_eval = true;

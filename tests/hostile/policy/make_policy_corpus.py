@@ -76,6 +76,16 @@ def main():
         "not valid JSON")
     raw("nesting_2000.json", sub('"label": "int8"', '"label": ' + "[" * 2000 + "]" * 2000),
         "not valid JSON")
+    # the recorded evaluation: a literal past the double range parses as inf
+    # (fuzz finding: it was written back as null and the saved file did not load)
+    ci = json.dumps(base["evaluation"]["ci95"][0])
+    raw("ci95_overflow.json", sub(ci, "-1e999"),
+        "evaluation: 'ci95' must be [low, high]: two finite numbers, low <= high")
+    mut("ci95_reversed.json", lambda d: setk(d["evaluation"], "ci95", [0.01, -0.01]),
+        "evaluation: 'ci95' must be [low, high]: two finite numbers, low <= high")
+    sq = json.dumps(base["evaluation"]["sqnr_db"])
+    raw("sqnr_overflow.json", sub(sq, "1e999"),
+        "evaluation: 'sqnr_db' must be a finite number or null (exact)")
     raw("top_array.json", "[" + text + "]\n", "top level: expected an object")
     raw("top_string.json", '"qlens-policy"\n', "top level: expected an object")
     # top level
