@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,16 +227,16 @@ static enum status parse_json(struct bundle *b, const char *label, const char *t
 		goto done;
 	if (prov) {
 		it = cJSON_GetObjectItemCaseSensitive(prov, "fp32_top1_eval");
-		if (it && !cJSON_IsNumber(it)) {
-			st = err_set(e, ERR_FORMAT, "%s: 'provenance.fp32_top1_eval' must be a number",
+		if (it && (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))) {
+			st = err_set(e, ERR_FORMAT, "%s: 'provenance.fp32_top1_eval' must be a finite number",
 				     label);
 			goto done;
 		}
 		if (it)
 			b->fp32_top1_eval = it->valuedouble;
 		it = cJSON_GetObjectItemCaseSensitive(prov, "fp32_top1_test");
-		if (it && !cJSON_IsNumber(it)) {
-			st = err_set(e, ERR_FORMAT, "%s: 'provenance.fp32_top1_test' must be a number",
+		if (it && (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))) {
+			st = err_set(e, ERR_FORMAT, "%s: 'provenance.fp32_top1_test' must be a finite number",
 				     label);
 			goto done;
 		}

@@ -209,10 +209,15 @@ def main():
          bundle(task='{ "type": "classification", "metric": "map" }'))
     case("task_string", "ERR_FORMAT", "'task' must be an object", bundle(task='"classification"'))
     case("task_type_number", "ERR_FORMAT", "'type' must be a string", bundle(task='{ "type": 1 }'))
-    case("provenance_eval_string", "ERR_FORMAT", "'provenance.fp32_top1_eval' must be a number",
+    case("provenance_eval_string", "ERR_FORMAT",
+         "'provenance.fp32_top1_eval' must be a finite number",
          bundle(provenance='{ "fp32_top1_eval": "0.92" }'))
-    case("provenance_test_bool", "ERR_FORMAT", "'provenance.fp32_top1_test' must be a number",
+    case("provenance_test_bool", "ERR_FORMAT", "'provenance.fp32_top1_test' must be a finite number",
          bundle(provenance='{ "fp32_top1_test": true }'))
+    # a literal past the double range parses as inf
+    case("provenance_eval_overflow", "ERR_FORMAT",
+         "'provenance.fp32_top1_eval' must be a finite number",
+         bundle(provenance='{ "fp32_top1_eval": 1e999 }'))
     case("provenance_array", "ERR_FORMAT", "'provenance' must be an object",
          bundle(provenance='[0.9]'))
 
