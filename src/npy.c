@@ -487,17 +487,6 @@ static void fix_up(const struct npy_hdr *h, struct tensor *t)
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-/* Messages quote header bytes ("unknown key '...'") and are printed to a
- * terminal: ASCII control characters (escape sequences) become '?'. */
-static void sanitize_msg(struct err *e)
-{
-	if (!e)
-		return;
-	for (char *p = e->msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
-
 enum status npy_read_buffer(const void *buf, size_t len, const char *label, struct tensor *out,
 			    struct err *e)
 {
@@ -515,7 +504,6 @@ enum status npy_read_buffer(const void *buf, size_t len, const char *label, stru
 		st = tensor_alloc(out, h.dtype, &h.shape, e);
 	if (st) {
 		err_prefix(e, "%s", label ? label : "(buffer)");
-		sanitize_msg(e);
 		return st;
 	}
 	const unsigned char *data = p + off + hlen;
@@ -567,7 +555,6 @@ enum status npy_read(const char *path, struct tensor *out, struct err *e)
 		if (strerror_r(errno, eb, sizeof eb) != 0)
 			snprintf(eb, sizeof eb, "error %d", errno);
 		err_set(e, ERR_IO, "%s: %s", path, eb);
-		sanitize_msg(e);
 		return ERR_IO;
 	}
 	enum status st = OK;
@@ -631,7 +618,6 @@ enum status npy_read(const char *path, struct tensor *out, struct err *e)
 	return OK;
 fail:
 	err_prefix(e, "%s", path);
-	sanitize_msg(e);
 	free(scratch);
 	tensor_fini(&t);
 	close(fd);

@@ -1178,17 +1178,6 @@ static enum status check_first_outputs(const struct graph *g, struct err *e)
 	return OK;
 }
 
-/* Names in a hostile file may carry terminal escape sequences; error text is
- * meant to be printed, so ASCII control characters become '?'. */
-static void sanitize_msg(struct err *e)
-{
-	if (!e)
-		return;
-	for (char *p = e->msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
-
 enum status onnx_load_buffer(const void *buf, size_t len, const char *label,
 			     const char *base_dir, struct graph **out, struct err *e)
 {
@@ -1250,7 +1239,6 @@ enum status onnx_load_buffer(const void *buf, size_t len, const char *label,
 fail:
 	graph_free(g);
 	err_prefix(e, "%s", label);
-	sanitize_msg(e);
 	return st;
 }
 
@@ -1303,7 +1291,6 @@ enum status onnx_load_file(const char *path, struct graph **out, struct err *e)
 	enum status st = read_model(path, &buf, &len, e);
 	if (st) {
 		err_prefix(e, "%s", path);
-		sanitize_msg(e);
 		return st;
 	}
 	/* external data lives next to the model */
@@ -1313,7 +1300,6 @@ enum status onnx_load_file(const char *path, struct graph **out, struct err *e)
 		free(buf);
 		st = nomem(e);
 		err_prefix(e, "%s", path);
-		sanitize_msg(e);
 		return st;
 	}
 	st = onnx_load_buffer(buf, len, path, dir, out, e);
