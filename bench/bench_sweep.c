@@ -322,8 +322,11 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 				policy_clear(&p1, nodes[i]);
 			else
 				policy_set(&p1, nodes[i], &h);
+			struct rusage ru0, ru1;
+			getrusage(RUSAGE_SELF, &ru0);
 			if (session_submit_policy(s, &p1, &id, &e) || !wait_policy(s, id, &sn))
 				die("policy", &e);
+			getrusage(RUSAGE_SELF, &ru1);
 			double bound = 2.0 * (double)sn.policy.run_macs / (rate * 1e9);
 			first[n] = sn.policy.first_s;
 			final[n] = sn.policy.final_s;
@@ -335,10 +338,11 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 				big[n_big++] = final[n] / bound;
 			if (verbose)
 				printf("    %-40s %-5s ran %2d nodes %8.1f MMAC: first %6.1f ms final "
-				       "%7.1f ms bound %7.1f ms\n", g->nodes[nodes[i]].name,
-				       back ? "int8" : "fp16", sn.policy.run_nodes,
-				       (double)sn.policy.run_macs / 1e6, 1e3 * first[n],
-				       1e3 * final[n], 1e3 * bound);
+				       "%7.1f ms bound %7.1f ms, %ld page faults\n",
+				       g->nodes[nodes[i]].name, back ? "int8" : "fp16",
+				       sn.policy.run_nodes, (double)sn.policy.run_macs / 1e6,
+				       1e3 * first[n], 1e3 * final[n], 1e3 * bound,
+				       ru1.ru_minflt - ru0.ru_minflt);
 			if (final[n] > worst_final) {
 				worst_final = final[n];
 				worst_bound = bound;

@@ -10,8 +10,8 @@
  *
  * Many small products (attention: scores and their weighted sums, one per sample and head,
  * tens of rows and columns) cost OpenBLAS more in packing and dispatch than in arithmetic.
- * With AVX-512, products with at most 64 columns run in small_avx512 instead: four rows at a
- * time, B's rows streamed from L1, each output element accumulated over k in order with FMAs
+ * With AVX-512, products with at most 64 columns run in small_avx512 instead: blocks of rows
+ * whose accumulators fit in registers, B's rows streamed from L1, each output element accumulated over k in order with FMAs
  * (deterministic, like any sgemm here, but rounded differently from OpenBLAS).
  */
 #include <cblas.h>
@@ -48,48 +48,78 @@ struct matmul_params {
 #if MM_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
-/* y[m, n] = a[m, k] b[k, n], all row-major and contiguous, n <= 64. */
+/*
+ * Rows [i, i + R) of y = a b with NV vectors of columns (the last one masked).  R and NV are
+ * constants where this is inlined, so the R x NV accumulators stay in registers: with a
+ * run-time NV, gcc keeps them on the stack and every FMA waits for a store and a load.
+ */
+static inline __attribute__((always_inline)) void
+small_rows(const float *a, const float *b, float *y, int64_t k, int64_t n, int R, int NV,
+	   const __mmask16 *mk)
+{
+	__m512 acc[8][4];
+#pragma GCC unroll 8
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int v = 0; v < NV; v++)
+			acc[r][v] = _mm512_setzero_ps();
+	for (int64_t kk = 0; kk < k; kk++) {
+		const float *br = b + kk * n;
+		__m512 bv[4];
+#pragma GCC unroll 4
+		for (int v = 0; v < NV; v++)
+			bv[v] = _mm512_maskz_loadu_ps(mk[v], br + 16 * v);
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++) {
+			__m512 av = _mm512_set1_ps(a[r * k + kk]);
+#pragma GCC unroll 4
+			for (int v = 0; v < NV; v++)
+				acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int v = 0; v < NV; v++)
+			_mm512_mask_storeu_ps(y + r * n + 16 * v, mk[v], acc[r][v]);
+}
+
+/* All rows with NV vectors of columns: blocks of R rows (R x NV accumulators, at most 24 of
+ * the 32 registers), then one row at a time. */
+static inline __attribute__((always_inline)) void
+small_nv(const float *a, const float *b, float *y, int64_t m, int64_t k, int64_t n, int R,
+	 int NV, const __mmask16 *mk)
+{
+	int64_t i = 0;
+	for (; i + R <= m; i += R)
+		small_rows(a + i * k, b, y + i * n, k, n, R, NV, mk);
+	for (; i < m; i++)
+		small_rows(a + i * k, b, y + i * n, k, n, 1, NV, mk);
+}
+
+/* y[m, n] = a[m, k] b[k, n], all row-major and contiguous, n <= 64.  Each output element is
+ * a sum over k in order, one FMA per term from zero, whatever the blocking. */
 static void small_avx512(const float *a, const float *b, float *y, int64_t m, int64_t k,
 			 int64_t n)
 {
-	const int nv = (int)((n + 15) / 16);
 	__mmask16 mk[4];
 	for (int v = 0; v < 4; v++) {
 		int64_t left = n - 16 * v;
 		mk[v] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
 	}
-	int64_t i = 0;
-	for (; i + 4 <= m; i += 4) {
-		__m512 acc[4][4];
-		for (int r = 0; r < 4; r++)
-			for (int v = 0; v < 4; v++)
-				acc[r][v] = _mm512_setzero_ps();
-		const float *a0 = a + i * k;
-		for (int64_t kk = 0; kk < k; kk++) {
-			const float *br = b + kk * n;
-			for (int v = 0; v < nv; v++) {
-				__m512 bv = _mm512_maskz_loadu_ps(mk[v], br + 16 * v);
-				for (int r = 0; r < 4; r++)
-					acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(a0[r * k + kk]), bv,
-								    acc[r][v]);
-			}
-		}
-		for (int r = 0; r < 4; r++)
-			for (int v = 0; v < nv; v++)
-				_mm512_mask_storeu_ps(y + (i + r) * n + 16 * v, mk[v], acc[r][v]);
-	}
-	for (; i < m; i++) {
-		__m512 acc[4];
-		for (int v = 0; v < 4; v++)
-			acc[v] = _mm512_setzero_ps();
-		for (int64_t kk = 0; kk < k; kk++) {
-			__m512 av = _mm512_set1_ps(a[i * k + kk]);
-			for (int v = 0; v < nv; v++)
-				acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[v], b + kk * n + 16 * v),
-							 acc[v]);
-		}
-		for (int v = 0; v < nv; v++)
-			_mm512_mask_storeu_ps(y + i * n + 16 * v, mk[v], acc[v]);
+	switch ((n + 15) / 16) {
+	case 1:
+		small_nv(a, b, y, m, k, n, 8, 1, mk);
+		break;
+	case 2:
+		small_nv(a, b, y, m, k, n, 8, 2, mk);
+		break;
+	case 3:
+		small_nv(a, b, y, m, k, n, 6, 3, mk);
+		break;
+	default:
+		small_nv(a, b, y, m, k, n, 4, 4, mk);
+		break;
 	}
 }
 #pragma GCC pop_options

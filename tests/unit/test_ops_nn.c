@@ -710,6 +710,14 @@ static void test_matmul_broadcast(void **state)
 	matmul_check(shp(3, 2, 3, 4), shp(3, 1, 4, 2));	/* shared B: folded */
 	matmul_check(shp(3, 1, 3, 4), shp(3, 3, 4, 2));	/* shared A */
 	matmul_check(shp(3, 5, 7, 8), shp(3, 5, 8, 6));
+	/* attention-sized products take the small kernel: each width class (1 to 4 vectors of
+	 * columns, the last one partial) with a row count that leaves a remainder after the
+	 * kernel's row blocks */
+	matmul_check(shp(4, 2, 3, 49, 16), shp(4, 2, 3, 16, 49));
+	matmul_check(shp(4, 2, 3, 49, 49), shp(4, 2, 3, 49, 16));
+	matmul_check(shp(3, 2, 13, 9), shp(3, 2, 9, 20));
+	matmul_check(shp(3, 2, 11, 7), shp(3, 2, 7, 40));
+	matmul_check(shp(3, 2, 3, 5), shp(3, 2, 5, 64));
 	/* B 2-D, A 3-D: rank differs, checked by hand against the folded path */
 	const float a[] = { 1, 2, 3, 4, 5, 6, 7, 8 }, b[] = { 1, 0, 0, 1 };
 	struct tensor ta = ften(shp(3, 2, 2, 2), a), tb = ften(shp(2, 2, 2), b);
