@@ -296,6 +296,62 @@ static void test_int_matches_reference(void **state)
 	free(w);
 }
 
+/*
+ * Values within a few ulps of the rounding edges (x / s near k + 0.5), at scales across the
+ * float range and at its ends, in runs of every length mod 16 (the vector loops' tails):
+ * each result must have the bits of ONNX QuantizeLinear's float division, clamp and
+ * round-half-to-even, then the dequantizing product, computed here element by element.
+ */
+static void test_int_near_ties(void **state)
+{
+	(void)state;
+	enum { N = 4099 };
+	float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+	assert_non_null(x);
+	assert_non_null(y);
+	static const float scales[] = { 1.0f / 127, 0.1f, 3.0f, 0x1.fffffep-1f, 1e-7f, 1e7f,
+					0x1p-125f, 0x1p125f, 0x1p-126f, 0x1p126f, 1e-40f };
+	static const enum qfmt fmts[] = { QF_INT8, QF_UINT8, QF_INT16, QF_INT4 };
+	int64_t checked = 0;
+	for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+		for (size_t fk = 0; fk < sizeof fmts / sizeof fmts[0]; fk++) {
+			enum qfmt f = fmts[fk];
+			const struct qfmt_info *fi = qfmt_info(f);
+			struct qparams p = { scales[si], (int32_t)((fi->qmin + fi->qmax) / 3) };
+			for (int i = 0; i < N; i++) {
+				/* a half-integer quotient inside and around the range */
+				double k = floor(rng_uniform() * (fi->qmax - fi->qmin + 6)) +
+					   fi->qmin - p.zero_point - 3 + 0.5;
+				float t = (float)(k * p.scale);
+				int ulps = (int)(rng_u64() % 9) - 4;
+				for (; ulps > 0; ulps--)
+					t = nextafterf(t, INFINITY);
+				for (; ulps < 0; ulps++)
+					t = nextafterf(t, -INFINITY);
+				x[i] = i % 11 == 0 ? rng_float_mixed() : t;
+			}
+			for (int len = 1; len <= N; len += len < 40 ? 1 : 997) {
+				qfmt_fake_quant(f, x, y, len, p);
+				for (int i = 0; i < len; i++) {
+					float v = x[i] / p.scale;
+					v = v > (float)(fi->qmin - p.zero_point) ? v
+						: (float)(fi->qmin - p.zero_point);
+					v = v < (float)(fi->qmax - p.zero_point) ? v
+						: (float)(fi->qmax - p.zero_point);
+					float ref = ((v + 12582912.0f) - 12582912.0f) * p.scale;
+					if (!same_float(y[i], ref))
+						fail_msg("%s x=%a s=%a z=%d (len %d): got %a, want %a",
+							 fi->name, x[i], p.scale, p.zero_point, len,
+							 y[i], ref);
+					checked++;
+				}
+			}
+		}
+	assert_true(checked > 100000);
+	free(x);
+	free(y);
+}
+
 static void test_onnx_examples(void **state)
 {
 	(void)state;
@@ -752,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_params_random_vs_ort),
 		cmocka_unit_test(test_int8_symmetric_half_step),
 		cmocka_unit_test(test_int_matches_reference),
+		cmocka_unit_test(test_int_near_ties),
 		cmocka_unit_test(test_onnx_examples),
 		cmocka_unit_test(test_asymmetric_zero_exact),
 		cmocka_unit_test(test_fp16_bf16_known),
