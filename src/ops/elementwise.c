@@ -37,9 +37,10 @@
 typedef void (*bin_fn)(const void *a, int64_t sa, const void *b, int64_t sb, void *y,
 		       int64_t n);
 
-#define BIN_KERNEL(name, TA, TB, TY, EXPR)                                                       \
-	static void name(const void *a_, int64_t sa, const void *b_, int64_t sb, void *y_,     \
-			 int64_t n)                                                            \
+#define BIN_KERNEL(name, TA, TB, TY, EXPR) BIN_KERNEL_A(name, TA, TB, TY, EXPR, )
+#define BIN_KERNEL_A(name, TA, TB, TY, EXPR, ATTR)                                               \
+	static ATTR void name(const void *a_, int64_t sa, const void *b_, int64_t sb, void *y_, \
+			      int64_t n)                                                       \
 	{                                                                                      \
 		const TA *restrict pa = a_;                                                    \
 		const TB *restrict pb = b_;                                                    \
@@ -147,11 +148,25 @@ HALF_TYPES(HALF_HELPERS, 0)
 
 /* --- kernels -------------------------------------------------------------- */
 
+/*
+ * float32 arithmetic - bias adds, residuals, scalings, the pieces of an exported GELU - is
+ * also compiled for AVX-512F and AVX2 and picked at load time, as the fake-quant loops are
+ * (qformat.c): the same IEEE operations (C11: no contraction), so the same bits, on runs
+ * that mostly sit in L1/L2, where SSE2's width is the limit.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
+	!defined(__SANITIZE_THREAD__)
+#define EW_CLONES_f32 __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define EW_CLONES_f32
+#endif
+#define EW_CLONES_f64
+
 #define GEN_FLOAT(dt, T, U, sfx, unused)                                                          \
-	BIN_KERNEL(add_##sfx, T, T, T, F_ADD(x, v))                                               \
-	BIN_KERNEL(sub_##sfx, T, T, T, F_SUB(x, v))                                               \
-	BIN_KERNEL(mul_##sfx, T, T, T, F_MUL(x, v))                                               \
-	BIN_KERNEL(div_##sfx, T, T, T, F_DIV(x, v))                                               \
+	BIN_KERNEL_A(add_##sfx, T, T, T, F_ADD(x, v), EW_CLONES_##sfx)                            \
+	BIN_KERNEL_A(sub_##sfx, T, T, T, F_SUB(x, v), EW_CLONES_##sfx)                            \
+	BIN_KERNEL_A(mul_##sfx, T, T, T, F_MUL(x, v), EW_CLONES_##sfx)                            \
+	BIN_KERNEL_A(div_##sfx, T, T, T, F_DIV(x, v), EW_CLONES_##sfx)                            \
 	BIN_KERNEL(max_##sfx, T, T, T, F_MAX(sel_##sfx, x, v))                                    \
 	BIN_KERNEL(min_##sfx, T, T, T, F_MIN(sel_##sfx, x, v))                                    \
 	BIN_KERNEL(prelu_##sfx, T, T, T, F_PRELU(sel_##sfx, x, v))                                \

@@ -316,6 +316,68 @@ static void softmax_row_avx512(const float *x, float *y, int64_t n)
 	if (i < n)
 		_mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + i), inv));
 }
+
+/* Four rows of n at once, each with exactly softmax_row_avx512's operations in its order (so
+ * the same bits): the rows' reductions and exps are independent chains that overlap, where a
+ * short row alone waits on its own horizontal max, then its sum. */
+static void softmax_rows4_avx512(const float *x, float *y, int64_t n)
+{
+	__m512 vm[4], acc[4], mx[4], inv[4];
+	const __mmask16 k = (__mmask16)((1u << (n & 15)) - 1);
+	const int64_t full = n & ~(int64_t)15;
+#pragma GCC unroll 4
+	for (int r = 0; r < 4; r++)
+		vm[r] = _mm512_set1_ps(-INFINITY);
+	for (int64_t i = 0; i < full; i += 16) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++)
+			vm[r] = _mm512_max_ps(_mm512_loadu_ps(x + r * n + i), vm[r]);
+	}
+	if (full < n) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++)
+			vm[r] = _mm512_mask_max_ps(vm[r], k, _mm512_maskz_loadu_ps(k, x + r * n + full),
+						   vm[r]);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < 4; r++) {
+		mx[r] = _mm512_set1_ps(_mm512_reduce_max_ps(vm[r]));
+		acc[r] = _mm512_setzero_ps();
+	}
+	for (int64_t i = 0; i < full; i += 16) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++) {
+			__m512 e = vm_exp(_mm512_sub_ps(_mm512_loadu_ps(x + r * n + i), mx[r]));
+			_mm512_storeu_ps(y + r * n + i, e);
+			acc[r] = _mm512_add_ps(acc[r], e);
+		}
+	}
+	if (full < n) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++) {
+			__m512 e = vm_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + r * n + full),
+							mx[r]));
+			_mm512_mask_storeu_ps(y + r * n + full, k, e);
+			acc[r] = _mm512_mask_add_ps(acc[r], k, acc[r], e);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < 4; r++)
+		inv[r] = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc[r]));
+	for (int64_t i = 0; i < full; i += 16) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++)
+			_mm512_storeu_ps(y + r * n + i,
+					 _mm512_mul_ps(_mm512_loadu_ps(y + r * n + i), inv[r]));
+	}
+	if (full < n) {
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++)
+			_mm512_mask_storeu_ps(y + r * n + full, k,
+					      _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + r * n + full),
+							    inv[r]));
+	}
+}
 #pragma GCC pop_options
 #endif
 
@@ -329,6 +391,18 @@ void nn_erf(const float *x, float *y, int64_t n)
 #endif
 	for (int64_t i = 0; i < n; i++)
 		y[i] = erff(x[i]);
+}
+
+void nn_softmax_rows(const float *x, float *y, int64_t rows, int64_t n)
+{
+	int64_t r = 0;
+#if NN_X86
+	if (n > 0 && nn_have_avx512())
+		for (; r + 4 <= rows; r += 4)
+			softmax_rows4_avx512(x + r * n, y + r * n, n);
+#endif
+	for (; r < rows; r++)
+		nn_softmax_row(x + r * n, y + r * n, n);
 }
 
 void nn_softmax_row(const float *x, float *y, int64_t n)

@@ -88,6 +88,10 @@ void nn_erf(const float *x, float *y, int64_t n);
  * op and fused attention share it. */
 void nn_softmax_row(const float *x, float *y, int64_t n);
 
+/* nn_softmax_row over `rows` contiguous rows of n (y may be x), bit for bit; with AVX-512,
+ * four rows at a time so that short rows' dependency chains overlap. */
+void nn_softmax_rows(const float *x, float *y, int64_t rows, int64_t n);
+
 /* Round a byte count up to the scratch alignment (64). */
 static inline size_t nn_align(size_t n) { return (n + 63) & ~(size_t)63; }
 

@@ -130,6 +130,10 @@ static enum status softmax_run(const struct step *s, const struct tensor *const 
 	const float *x = in[0]->data;
 	float *y = out[0]->data;
 	const int64_t block = p->len * p->inner;
+	if (p->inner == 1 && !p->log) {
+		nn_softmax_rows(x, y, p->outer, p->len);
+		return OK;
+	}
 	for (int64_t o = 0; o < p->outer; o++) {
 		if (p->inner == 1)
 			softmax_row(x + o * block, y + o * block, p->len, p->log);

@@ -21,6 +21,7 @@
 
 #include "graph.h"
 #include "op.h"
+#include "ops/nn_util.h"
 #include "tensor.h"
 
 /* --- building nodes and running ops ------------------------------------- */
@@ -1087,6 +1088,57 @@ static void test_softmax_large(void **state)
 	result_fini(&r);
 }
 
+/* Softmax over many contiguous rows (the op hands them to nn_softmax_rows, four at a time
+ * with AVX-512): every row bit for bit what nn_softmax_row gives it alone, and a softmax. */
+static void test_softmax_rows(void **state)
+{
+	static const int64_t lens[] = { 1, 5, 16, 17, 49, 64, 100 };
+	static const int64_t counts[] = { 1, 3, 4, 5, 8, 9 };
+	for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+		for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+			int64_t n = lens[li], rows = counts[ci];
+			float *x = frand_buf(rows * n), *one = malloc((size_t)n * sizeof *one);
+			assert_non_null(one);
+			for (int64_t i = 0; i < rows * n; i++)
+				x[i] *= 20.0f;
+			x[0] = 1000.0f;
+			if (n > 7)
+				x[7] = -INFINITY; /* in row 0, beside the 1000 */
+			struct tensor tx = ften(shp(2, rows, n), x);
+			const struct tensor *in[] = { &tx };
+			struct result r;
+			struct err e;
+			struct tnode t;
+			tn_init(&t, "Softmax");
+			assert_int_equal(run_op_opset(&t, 13, in, 1, &r, 1, &e), OK);
+			const float *y = r.out[0].data;
+			for (int64_t row = 0; row < rows; row++) {
+				const float *xr = x + row * n;
+				nn_softmax_row(xr, one, n);
+				double mx = -INFINITY, sum = 0;
+				for (int64_t i = 0; i < n; i++)
+					mx = fmax(mx, xr[i]);
+				for (int64_t i = 0; i < n; i++)
+					sum += exp((double)xr[i] - mx);
+				for (int64_t i = 0; i < n; i++) {
+					if (memcmp(&y[row * n + i], &one[i], sizeof one[i]) != 0)
+						fail_msg("n %lld rows %lld: row %lld [%lld] %a alone, %a "
+							 "in the op", (long long)n, (long long)rows,
+							 (long long)row, (long long)i, (double)one[i],
+							 (double)y[row * n + i]);
+					double want = exp((double)xr[i] - mx) / sum;
+					if (!(fabs(y[row * n + i] - want) <= 1e-6))
+						fail_msg("n %lld row %lld [%lld]: %g, want %g",
+							 (long long)n, (long long)row, (long long)i,
+							 (double)y[row * n + i], want);
+				}
+			}
+			result_fini(&r);
+			free(x);
+			free(one);
+		}
+}
+
 /* --- ConvTranspose -------------------------------------------------------- */
 
 static void test_convtranspose_basic(void **state)
@@ -1379,6 +1431,7 @@ int main(void)
 		cmocka_unit_test(test_instancenorm),
 		cmocka_unit_test(test_softmax_axis),
 		cmocka_unit_test(test_softmax_large),
+		cmocka_unit_test(test_softmax_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
