@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 
 #include "op.h"
@@ -568,7 +569,15 @@ struct eval_job {
 	struct metrics *chunk2;
 	int64_t done;
 	int64_t head_done;	/* rows of the first chunk done, when it runs in pieces */
+	double last_report;	/* monotonic seconds of the last progress report, < 0: none */
 };
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tensor *outputs)
 {
@@ -608,9 +617,13 @@ static void eval_chunk(void *user, int64_t row0, int64_t rows, const struct tens
 	metrics_merge(&j->m, &cm);
 	j->done += rows;
 	if (j->pr && j->pr->fn) {
-		struct metrics_summary s;
-		metrics_summarize(&j->m, &s);
-		j->pr->fn(j->pr->user, j->done, ev->ref.shape.dim[0], &s);
+		double t = j->pr->every_s > 0 ? mono_s() : 0;
+		if (j->last_report < 0 || j->done == N || t - j->last_report >= j->pr->every_s) {
+			struct metrics_summary s;
+			metrics_summarize(&j->m, &s);
+			j->pr->fn(j->pr->user, j->done, N, &s);
+			j->last_report = t;
+		}
 	}
 	pthread_mutex_unlock(&j->lock);
 }
@@ -684,7 +697,7 @@ static enum status eval_run(struct engine *en, const struct eval_spec *sp, struc
 	struct tensor outs[64] = { 0 };
 	const struct tensor **bound = NULL;
 	bool *inplace = NULL;
-	struct eval_job j = { .en = en, .pr = sp->pr, .ref2 = sp->ref2 };
+	struct eval_job j = { .en = en, .pr = sp->pr, .ref2 = sp->ref2, .last_report = -1 };
 	enum status st = OK;
 	pthread_mutex_init(&j.lock, NULL);
 	metrics_init(&j.m);

@@ -79,10 +79,14 @@ struct engine {
 
 /* Progress of one evaluation: called after each chunk with the running estimate
  * (s is NULL for engine_local_progress, which has no single summary).  Calls
- * come from the runner's threads, one at a time. */
+ * come from the runner's threads, one at a time.  With every_s > 0, an evaluation
+ * reports its first chunk, then at most once per every_s seconds, and always its
+ * last: a summary (exact intervals) costs tens of microseconds, and a caller that
+ * publishes at a fixed rate need not have it computed for every chunk. */
 struct eval_progress {
 	void (*fn)(void *user, int64_t done, int64_t total, const struct metrics_summary *s);
 	void *user;
+	double every_s;
 };
 
 /* Set up from a bundle: load data, FP32 reference, calibration (calib_samples,

@@ -546,7 +546,7 @@ static enum status run_sweep(struct session *s, struct job *j, struct err *e)
 	update_fraction(s, 0);
 	publish(s);
 	pthread_mutex_unlock(&s->lock);
-	struct eval_progress pr = { on_est, s };
+	struct eval_progress pr = { on_est, s, PUBLISH_EVERY_S };
 	for (int k = 0; k < n && !st; k++) {
 		const struct unit *x = &u[k];
 		const char *name = x->row >= 0 ? r->rows[x->row].name : "";
@@ -650,7 +650,7 @@ static enum status run_policy(struct session *s, struct job *j, struct err *e)
 	s->est_first = true;
 	publish(s);
 	pthread_mutex_unlock(&s->lock);
-	struct eval_progress pr = { on_est, s };
+	struct eval_progress pr = { on_est, s, PUBLISH_EVERY_S };
 	struct metrics_summary m;
 	int64_t wb = 0;
 	st = engine_eval_policy(&s->en, &j->pol, &pr, &m, &wb, e);
@@ -762,7 +762,7 @@ static enum status auto_eval(void *user, const struct policy *pol, struct metric
 	s->est_first = true;
 	publish(s);
 	pthread_mutex_unlock(&s->lock);
-	struct eval_progress pr = { on_est, s };
+	struct eval_progress pr = { on_est, s, PUBLISH_EVERY_S };
 	enum status st = engine_eval_policy(&s->en, pol, &pr, out, NULL, e);
 	if (!st) {
 		pthread_mutex_lock(&s->lock);

@@ -4,7 +4,8 @@
  * Incremental evaluation (cached baseline, only descendants run) must give the
  * same numbers as running every node; a tiny cache budget (forcing producers
  * back into the run set) must too; local SQNR must be finite and higher for
- * fp16 than for int8 on every node; results must be deterministic.
+ * fp16 than for int8 on every node; results must be deterministic; progress reports
+ * come after every chunk, or throttled to the first and the last.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -102,6 +103,62 @@ static void test_small_cache_equals_full(void **state)
 	run_engine((size_t)1 << 20);
 }
 
+/* Progress reports: after every chunk without every_s (the first chunk of a watched
+ * evaluation runs in four pieces: engine.c, ENGINE_HEAD_PIECES); with it, the first and the
+ * last only (when the evaluation is faster than every_s), the last with the final figures. */
+struct reports {
+	int calls;
+	int64_t last_done, total;
+	bool increasing;
+	struct metrics_summary last;
+};
+
+static void count_report(void *user, int64_t done, int64_t total, const struct metrics_summary *s)
+{
+	struct reports *r = user;
+	r->increasing = r->increasing && done > r->last_done;
+	r->calls++;
+	r->last_done = done;
+	r->total = total;
+	if (s)
+		r->last = *s;
+}
+
+static void test_progress_reports(void **state)
+{
+	(void)state;
+	struct err e = { 0 };
+	struct bundle b;
+	struct graph *g = NULL;
+	struct engine en;
+	const char *cands[] = { "int8" };
+	assert_int_equal(bundle_open(bundle_dir, &b, &e), OK);
+	assert_int_equal(bundle_load_model(&b, &g, &e), OK);
+	if (engine_init(&en, &b, g, cands, 1, 2, 64, 256, (size_t)1 << 30, &e))
+		fail_msg("%s", e.msg);
+	int node = -1;
+	for (int ni = 0; ni < g->n_nodes && node < 0; ni++)
+		if (en.sweepable[ni])
+			node = ni;
+	assert_true(node >= 0);
+	int64_t n = en.ev.x.shape.dim[0], chunks = (n + 63) / 64;
+	for (int throttled = 0; throttled < 2; throttled++) {
+		struct reports r = { .increasing = true };
+		struct eval_progress pr = { count_report, &r, throttled ? 1e9 : 0 };
+		struct metrics_summary out;
+		if (engine_isolate(&en, node, 0, &pr, &out, &e))
+			fail_msg("%s", e.msg);
+		assert_true(r.increasing);
+		assert_int_equal(r.last_done, n);
+		assert_int_equal(r.total, n);
+		assert_int_equal(r.calls, throttled ? 2 : (int)(chunks - 1 + 4));
+		same_summary(&r.last, &out);
+	}
+	engine_fini(&en);
+	graph_free(g);
+	bundle_fini(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -112,6 +169,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental_equals_full),
 		cmocka_unit_test(test_small_cache_equals_full),
+		cmocka_unit_test(test_progress_reports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
