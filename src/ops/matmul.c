@@ -11,8 +11,9 @@
  * Many small products (attention: scores and their weighted sums, one per sample and head,
  * tens of rows and columns) cost OpenBLAS more in packing and dispatch than in arithmetic.
  * With AVX-512, products with at most 64 columns run in small_avx512 instead: blocks of rows
- * whose accumulators fit in registers, B's rows streamed from L1, each output element accumulated over k in order with FMAs
- * (deterministic, like any sgemm here, but rounded differently from OpenBLAS).
+ * whose accumulators fit in registers, B's rows streamed from L1, each output element
+ * accumulated over k in order with FMAs (deterministic, like any sgemm here, but rounded
+ * differently from OpenBLAS).
  */
 #include <cblas.h>
 #include <limits.h>

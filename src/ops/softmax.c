@@ -7,12 +7,13 @@
  * "outer blocks x L values x inner stride": opset < 13 is the case inner = 1 with L the whole
  * flattened tail.
  *
- * Each set of L values is shifted by its maximum before exp() so large inputs do not overflow;
- * a contiguous Softmax row goes to nn_softmax_row (AVX-512 exp where the CPU has it, the
- * same code fused attention uses).  LogSoftmax is then (x - max) - log(sum(exp(x - max))).  With inner = 1 (the usual last-axis
- * case) a row is contiguous; otherwise the running maxima and sums for one block's `inner`
- * columns sit in scratch and every pass walks the block row by row, keeping memory access
- * sequential.
+ * Each set of L values is shifted by its maximum before exp() so large inputs do not overflow.
+ * With inner = 1 (the usual last-axis case) a row is contiguous: Softmax rows go to
+ * nn_softmax_rows (AVX-512 exp where the CPU has it, four rows at a time, each with the bits
+ * nn_softmax_row, which fused attention uses, gives it alone).  LogSoftmax is then
+ * (x - max) - log(sum(exp(x - max))).  Otherwise the running maxima and sums for one block's
+ * `inner` columns sit in scratch and every pass walks the block row by row, keeping memory
+ * access sequential.
  */
 #include <float.h>
 #include <math.h>
