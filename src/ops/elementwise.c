@@ -8,7 +8,9 @@
  * stride 1 or 0 (broadcast).  broadcast.h merges dims so that the run is as long
  * as possible - the whole tensor for equal shapes, H*W for [N,C,H,W] + [1,C,1,1],
  * D for [N,T,D] + [D] - and the kernel has a separate loop for each of the four
- * stride cases, so every hot loop is a plain indexed loop gcc vectorises.
+ * stride cases, so every hot loop is a plain indexed loop gcc vectorises.  float32
+ * Add/Sub/Mul/Div of a matrix and one row repeated down it ([N,T,D] + [D], either side)
+ * go to one call of a matrix-and-row kernel instead of one call per row.
  *
  * Kernels are looked up in prepare() (unsupported type -> ERR_UNSUPPORTED) and
  * the pointer is kept in s->params; run() only recomputes the broadcast walk from
@@ -176,6 +178,32 @@ HALF_TYPES(HALF_HELPERS, 0)
 	BIN_KERNEL(ge_##sfx, T, T, uint8_t, x >= v)                                               \
 	BIN_KERNEL(le_##sfx, T, T, uint8_t, x <= v)
 NATIVE_FLOAT_TYPES(GEN_FLOAT, 0)
+
+/*
+ * float32 arithmetic between a matrix [rows, n] and a row [n] repeated down it (a bias over
+ * the tokens of a sequence, say): one call for the whole matrix instead of one kernel call and
+ * one broadcast step per row of a few dozen values.  row_first: the row is the left operand.
+ * Same operations as add_f32 and the others, so the same bits.
+ */
+typedef void (*row_fn)(const float *m, const float *row, float *y, int64_t rows, int64_t n,
+		       bool row_first);
+#define ROW_KERNEL(name, OP)                                                                      \
+	static EW_CLONES_f32 void name(const float *restrict m, const float *restrict row,       \
+				       float *restrict y, int64_t rows, int64_t n, bool row_first) \
+	{                                                                                         \
+		for (int64_t k = 0; k < rows; k++, m += n, y += n) {                              \
+			if (row_first)                                                            \
+				for (int64_t i = 0; i < n; i++)                                   \
+					y[i] = OP(row[i], m[i]);                                  \
+			else                                                                      \
+				for (int64_t i = 0; i < n; i++)                                   \
+					y[i] = OP(m[i], row[i]);                                  \
+		}                                                                                 \
+	}
+ROW_KERNEL(add_row_f32, F_ADD)
+ROW_KERNEL(sub_row_f32, F_SUB)
+ROW_KERNEL(mul_row_f32, F_MUL)
+ROW_KERNEL(div_row_f32, F_DIV)
 BIN_KERNEL(fmod_f32, float, float, float, fmodf(x, v))
 BIN_KERNEL(fmod_f64, double, double, double, fmod(x, v))
 
@@ -348,9 +376,11 @@ static bin_fn bin_lookup(enum bin_op op, enum dtype ta, enum dtype tb)
 
 /* --- driving a kernel over a broadcast ------------------------------------ */
 
-/* y = f(a, b) with a, b viewed with shapes sa, sb broadcast to y->shape. */
-static void bin_apply(bin_fn f, const void *a, size_t ea, const struct shape *sa, const void *b,
-		      size_t eb, const struct shape *sb, const struct tensor *y)
+/* y = f(a, b) with a, b viewed with shapes sa, sb broadcast to y->shape.  rf (may be NULL):
+ * f's matrix-and-row kernel, for when the walk is one operand's rows against the other's
+ * single row. */
+static void bin_apply(bin_fn f, row_fn rf, const void *a, size_t ea, const struct shape *sa,
+		      const void *b, size_t eb, const struct shape *sb, const struct tensor *y)
 {
 	const struct shape *sh[2] = { sa, sb };
 	struct bcast_iter it;
@@ -358,6 +388,16 @@ static void bin_apply(bin_fn f, const void *a, size_t ea, const struct shape *sa
 	const char *pa = a, *pb = b;
 	char *py = y->data;
 	size_t ey = dtype_size(y->dtype);
+	if (rf && it.rank == 1 && it.n_runs > 1 && it.run_stride[0] == 1 && it.run_stride[1] == 1) {
+		if (it.stride[0][0] == it.run && it.stride[1][0] == 0) {
+			rf(a, b, y->data, it.n_runs, it.run, false);
+			return;
+		}
+		if (it.stride[0][0] == 0 && it.stride[1][0] == it.run) {
+			rf(b, a, y->data, it.n_runs, it.run, true);
+			return;
+		}
+	}
 	for (int64_t r = 0; r < it.n_runs; r++) {
 		if (r)
 			bcast_iter_next(&it);
@@ -369,6 +409,7 @@ static void bin_apply(bin_fn f, const void *a, size_t ea, const struct shape *sa
 struct bin_params {
 	enum bin_op op;
 	bin_fn f;
+	row_fn rf; /* float32 arithmetic: the matrix-and-row kernel, else NULL */
 	int legacy_axis; /* opset < 7 "axis" for B, or -1 */
 };
 
@@ -451,6 +492,10 @@ static enum status bin_prepare(struct step *s, const struct tensor *const *in, i
 		return err_set(e, ERR_NOMEM, "out of memory");
 	p->op = op;
 	p->f = f;
+	p->rf = NULL;
+	if (a->dtype == DT_FLOAT && b->dtype == DT_FLOAT)
+		p->rf = op == B_ADD ? add_row_f32 : op == B_SUB ? sub_row_f32 :
+			op == B_MUL ? mul_row_f32 : op == B_DIV ? div_row_f32 : NULL;
 	p->legacy_axis = legacy_axis;
 	s->params = p;
 	out[0]->dtype = is_cmp(op) ? DT_BOOL : a->dtype;
@@ -468,11 +513,12 @@ static enum status bin_run(const struct step *s, const struct tensor *const *in,
 	/* x ** 2 is common (variance in decomposed LayerNorm) and much cheaper as x * x */
 	if (p->op == B_POW && a->dtype == DT_FLOAT && b->dtype == DT_FLOAT &&
 	    tensor_numel(b) == 1 && *(const float *)b->data == 2.0f) {
-		bin_apply(t_mul[DT_FLOAT], a->data, 4, &a->shape, a->data, 4, &a->shape, out[0]);
+		bin_apply(t_mul[DT_FLOAT], NULL, a->data, 4, &a->shape, a->data, 4, &a->shape,
+			  out[0]);
 		return OK;
 	}
-	bin_apply(f, a->data, dtype_size(a->dtype), &a->shape, b->data, dtype_size(b->dtype), &sb,
-		  out[0]);
+	bin_apply(f, p->rf, a->data, dtype_size(a->dtype), &a->shape, b->data,
+		  dtype_size(b->dtype), &sb, out[0]);
 	return OK;
 }
 
@@ -590,7 +636,8 @@ static enum status var_run(const struct step *s, const struct tensor *const *in,
 		/* a broadcast copy: x op x would be wrong for Sum, so read one operand twice
 		 * through max (idempotent, defined for every type we accept) */
 		bin_fn cp = bin_lookup(B_MAX, y->dtype, y->dtype);
-		bin_apply(cp, in[0]->data, es, &in[0]->shape, in[0]->data, es, &in[0]->shape, y);
+		bin_apply(cp, NULL, in[0]->data, es, &in[0]->shape, in[0]->data, es, &in[0]->shape,
+			  y);
 	} else {
 		int m = n_in - 1;
 		struct tensor tmp = *y;
@@ -598,7 +645,7 @@ static enum status var_run(const struct step *s, const struct tensor *const *in,
 		const struct tensor *prev = in[0];
 		for (int k = 1; k <= m; k++) {
 			const struct tensor *dst = ((m - k) % 2 == 0) ? y : &tmp;
-			bin_apply(p->f, prev->data, es, &prev->shape, in[k]->data, es,
+			bin_apply(p->f, NULL, prev->data, es, &prev->shape, in[k]->data, es,
 				  &in[k]->shape, dst);
 			prev = dst;
 		}

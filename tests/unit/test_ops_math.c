@@ -451,6 +451,43 @@ static void test_arith_float(void **state)
 	bin_f("Div", shp(1, 2), one, shp(0), &z, shp(1, 2), dz);
 }
 
+/* A matrix against a row repeated down it, the row on either side (bias adds, scalings by a
+ * per-feature vector; one kernel call for the whole matrix): each element has the bits of
+ * the one float operation. */
+static void test_arith_row_broadcast(void **state)
+{
+	enum { R = 35, N = 19 };
+	static const char *const ops[] = { "Add", "Sub", "Mul", "Div" };
+	float m[R * N], row[N], y[R * N];
+	for (int i = 0; i < R * N; i++)
+		m[i] = frand() * 8;
+	for (int i = 0; i < N; i++)
+		row[i] = frand() * 3 + (i % 2 ? 0.5f : -0.5f);
+	const struct shape ms[] = { shp(3, 5, 7, N), shp(2, R, N) };
+	const struct shape rs[] = { shp(1, N), shp(3, 1, 1, N) };
+	for (int o = 0; o < 4; o++)
+		for (int k = 0; k < 2; k++)
+			for (int row_first = 0; row_first < 2; row_first++) {
+				struct tnode t;
+				tn_init(&t, ops[o]);
+				struct tensor tm = ten(DT_FLOAT, ms[k], m), tr = ten(DT_FLOAT, rs[k], row);
+				const struct tensor *in[2] = { row_first ? &tr : &tm,
+							       row_first ? &tm : &tr };
+				struct result r;
+				run_ok(&t, in, 2, &r);
+				expect_shape(&r.out[0], k ? shp(3, 1, R, N) : ms[k]);
+				for (int i = 0; i < R * N; i++) {
+					float x = row_first ? row[i % N] : m[i];
+					float v = row_first ? m[i] : row[i % N];
+					y[i] = o == 0 ? x + v : o == 1 ? x - v : o == 2 ? x * v : x / v;
+				}
+				if (memcmp(r.out[0].data, y, sizeof y) != 0)
+					fail_msg("%s, row %s: not the bits of the float operation",
+						 ops[o], row_first ? "first" : "second");
+				result_fini(&r);
+			}
+}
+
 static void test_arith_int(void **state)
 {
 	const int64_t a[6] = { 7, -7, 9, INT64_MIN, 5, 100 }, b[6] = { 2, 2, -4, -1, 0, 7 };
@@ -1459,6 +1496,7 @@ int main(void)
 		cmocka_unit_test(test_bcast_strides),
 		cmocka_unit_test(test_bcast_iter_merging),
 		cmocka_unit_test(test_add_broadcast_patterns_vs_naive),
+		cmocka_unit_test(test_arith_row_broadcast),
 		cmocka_unit_test(test_arith_float),
 		cmocka_unit_test(test_arith_int),
 		cmocka_unit_test(test_arith_errors),
