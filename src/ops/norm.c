@@ -226,40 +226,78 @@ enum status op_layernorm_prepare(struct step *s, const struct tensor *const *in,
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /* Rows of n floats: y = (x - mean) * inv * scale (+ bias), mean and inv optionally stored. */
+/*
+ * R rows of n from row r0: mean, variance and normalisation, each row with the same
+ * operations in the same order whatever R (so the same bits); R rows at once let short rows'
+ * dependency chains (two horizontal sums, a division and a square root) overlap.
+ */
+static inline __attribute__((always_inline)) void
+ln_rows_r(const float *x, float *y, int64_t n, const float *scale, const float *bias,
+	  float eps, float *mean_out, float *inv_out, const int R)
+{
+	__m512 acc[4], mv[4], iv[4];
+	float mean[4], inv[4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		acc[r] = _mm512_setzero_ps();
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(m, x + r * n + i));
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		mean[r] = _mm512_reduce_add_ps(acc[r]) / (float)n;
+		mv[r] = _mm512_set1_ps(mean[r]);
+		acc[r] = _mm512_setzero_ps();
+	}
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			__m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + r * n + i), mv[r]);
+			acc[r] = _mm512_fmadd_ps(d, d, acc[r]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		inv[r] = 1.0f / sqrtf(_mm512_reduce_add_ps(acc[r]) / (float)n + eps);
+		iv[r] = _mm512_set1_ps(inv[r]);
+	}
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+		__m512 sc = _mm512_maskz_loadu_ps(m, scale + i);
+		__m512 bi = bias ? _mm512_maskz_loadu_ps(m, bias + i) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			__m512 v = _mm512_mul_ps(
+				_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + r * n + i), mv[r]), iv[r]);
+			v = _mm512_mul_ps(v, sc);
+			if (bias)
+				v = _mm512_add_ps(v, bi);
+			_mm512_mask_storeu_ps(y + r * n + i, m, v);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		if (mean_out)
+			mean_out[r] = mean[r];
+		if (inv_out)
+			inv_out[r] = inv[r];
+	}
+}
+
 static void ln_rows_avx512(const float *x, float *y, int64_t rows, int64_t n, const float *scale,
 			   const float *bias, float eps, float *mean_out, float *inv_out)
 {
-	for (int64_t r = 0; r < rows; r++) {
-		const float *xr = x + r * n;
-		float *yr = y + r * n;
-		__m512 acc = _mm512_setzero_ps();
-		for (int64_t i = 0; i < n; i += 16) {
-			__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-			acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, xr + i));
-		}
-		const float mean = _mm512_reduce_add_ps(acc) / (float)n;
-		const __m512 mv = _mm512_set1_ps(mean);
-		acc = _mm512_setzero_ps();
-		for (int64_t i = 0; i < n; i += 16) {
-			__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-			__m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + i), mv);
-			acc = _mm512_fmadd_ps(d, d, acc);
-		}
-		const float inv = 1.0f / sqrtf(_mm512_reduce_add_ps(acc) / (float)n + eps);
-		const __m512 iv = _mm512_set1_ps(inv);
-		for (int64_t i = 0; i < n; i += 16) {
-			__mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-			__m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + i), mv), iv);
-			v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, scale + i));
-			if (bias)
-				v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
-			_mm512_mask_storeu_ps(yr + i, m, v);
-		}
-		if (mean_out)
-			mean_out[r] = mean;
-		if (inv_out)
-			inv_out[r] = inv;
-	}
+	int64_t r = 0;
+	for (; r + 4 <= rows; r += 4)
+		ln_rows_r(x + r * n, y + r * n, n, scale, bias, eps, mean_out ? mean_out + r : NULL,
+			  inv_out ? inv_out + r : NULL, 4);
+	for (; r < rows; r++)
+		ln_rows_r(x + r * n, y + r * n, n, scale, bias, eps, mean_out ? mean_out + r : NULL,
+			  inv_out ? inv_out + r : NULL, 1);
 }
 #pragma GCC pop_options
 #endif

@@ -1011,6 +1011,47 @@ static void test_layernorm(void **state)
 	expect_error(&t, in, 3, 1, ERR_INVALID, "axis 2 is out of range for rank 2");
 }
 
+/* LayerNormalization over many rows (with AVX-512, four at a time): every row, its mean and
+ * its inverse deviation bit for bit what the row gives alone, with and without B. */
+static void test_layernorm_rows(void **state)
+{
+	static const int64_t lens[] = { 5, 16, 48, 50 };
+	static const int64_t counts[] = { 1, 4, 7, 9 };
+	for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+		for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++)
+			for (int with_b = 0; with_b < 2; with_b++) {
+				int64_t n = lens[li], rows = counts[ci];
+				float *x = frand_buf(rows * n), *sc = frand_buf(n), *bi = frand_buf(n);
+				struct tensor tx = ften(shp(2, rows, n), x), ts = ften(shp(1, n), sc),
+					      tb = ften(shp(1, n), bi);
+				const struct tensor *in[] = { &tx, &ts, &tb };
+				struct result all, one;
+				struct err e;
+				struct tnode t;
+				tn_init(&t, "LayerNormalization");
+				assert_int_equal(run_op(&t, in, 2 + with_b, &all, 3, &e), OK);
+				for (int64_t row = 0; row < rows; row++) {
+					struct tensor tr = ften(shp(2, 1, n), x + row * n);
+					const struct tensor *in1[] = { &tr, &ts, &tb };
+					assert_int_equal(run_op(&t, in1, 2 + with_b, &one, 3, &e), OK);
+					const float *ya = all.out[0].data, *y1 = one.out[0].data;
+					if (memcmp(ya + row * n, y1, (size_t)n * sizeof *y1) != 0 ||
+					    memcmp((const float *)all.out[1].data + row,
+						   one.out[1].data, sizeof(float)) != 0 ||
+					    memcmp((const float *)all.out[2].data + row,
+						   one.out[2].data, sizeof(float)) != 0)
+						fail_msg("n %lld, %lld rows%s: row %lld differs from "
+							 "the row alone", (long long)n, (long long)rows,
+							 with_b ? ", with B" : "", (long long)row);
+					result_fini(&one);
+				}
+				result_fini(&all);
+				free(x);
+				free(sc);
+				free(bi);
+			}
+}
+
 static void test_instancenorm(void **state)
 {
 	const float x[] = { 1, 2, 3, 4 }, sc[] = { 2 }, b[] = { 1 };
@@ -1428,6 +1469,7 @@ int main(void)
 		cmocka_unit_test(test_global_pools),
 		cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_layernorm),
+		cmocka_unit_test(test_layernorm_rows),
 		cmocka_unit_test(test_instancenorm),
 		cmocka_unit_test(test_softmax_axis),
 		cmocka_unit_test(test_softmax_large),
