@@ -52,6 +52,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/nn_util.h"
+
 /* ---- the table ------------------------------------------------------------ */
 
 #define QF_MAX_FINITE_(e, qmax)                                                            \
@@ -344,35 +346,28 @@ static inline float fq_one(enum qfmt f, float x, struct qparams p)
  * same IEEE operations (C11 mode: no contraction into FMAs), so the bits do
  * not change.
  */
-/* not under ThreadSanitizer: ifunc resolvers run before its runtime starts */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
-	!defined(__SANITIZE_THREAD__)
-#define QF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define QF_CLONES
-#endif
 
-static QF_CLONES void run_int(const float *x, float *y, int64_t n, float s, float lo, float hi)
+static NN_CLONES void run_int(const float *x, float *y, int64_t n, float s, float lo, float hi)
 {
 	FQ_LOOP_(fq_int(xi, s, lo, hi));
 }
 
-static QF_CLONES void run_fp16(const float *x, float *y, int64_t n)
+static NN_CLONES void run_fp16(const float *x, float *y, int64_t n)
 {
 	FQ_LOOP_(fq_fp16(xi));
 }
 
-static QF_CLONES void run_bf16(const float *x, float *y, int64_t n)
+static NN_CLONES void run_bf16(const float *x, float *y, int64_t n)
 {
 	FQ_LOOP_(fq_bf16(xi));
 }
 
-static QF_CLONES void run_e4m3(const float *x, float *y, int64_t n, float s)
+static NN_CLONES void run_e4m3(const float *x, float *y, int64_t n, float s)
 {
 	FQ_LOOP_(fq_fp8(xi, s, E4M3_ARGS));
 }
 
-static QF_CLONES void run_e5m2(const float *x, float *y, int64_t n, float s)
+static NN_CLONES void run_e5m2(const float *x, float *y, int64_t n, float s)
 {
 	FQ_LOOP_(fq_fp8(xi, s, E5M2_ARGS));
 }

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "broadcast.h"
+#include "nn_util.h"
 #include "ops_util.h"
 
 typedef void (*bin_fn)(const void *a, int64_t sa, const void *b, int64_t sb, void *y,
@@ -156,12 +157,7 @@ HALF_TYPES(HALF_HELPERS, 0)
  * (qformat.c): the same IEEE operations (C11: no contraction), so the same bits, on runs
  * that mostly sit in L1/L2, where SSE2's width is the limit.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
-	!defined(__SANITIZE_THREAD__)
-#define EW_CLONES_f32 __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define EW_CLONES_f32
-#endif
+#define EW_CLONES_f32 NN_CLONES
 #define EW_CLONES_f64
 
 #define GEN_FLOAT(dt, T, U, sfx, unused)                                                          \

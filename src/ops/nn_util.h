@@ -77,6 +77,19 @@ void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, in
  * off for the whole process, read once: tests and CI use it to run the generic paths. */
 bool nn_have_avx512(void);
 
+/*
+ * NN_CLONES on a function: also compile it for AVX-512F and AVX2 and pick one at load time
+ * (GNU ifunc).  Same C, same IEEE operations (C11: no contraction into FMAs), so the same
+ * bits; unlike the kernels above, QLENS_NO_AVX512 does not reach them.  Empty with clang and
+ * under ThreadSanitizer, whose runtime starts after ifunc resolvers run.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
+	!defined(__SANITIZE_THREAD__)
+#define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
 /* erf of n floats (y may be x): AVX-512 vm_erf (vmath.h, within 7.3e-8 of erf) where
  * nn_have_avx512(), C99 erff otherwise.  The Erf op and every GELU use it, so fused and
  * separate GELUs agree. */

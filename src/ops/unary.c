@@ -173,14 +173,7 @@ static inline float vtanhf(float x)
 /* Also compiled for AVX-512F and AVX2 and picked at load time, like the binary float kernels
  * (elementwise.c): the same operations in the same order, so the same bits; Clip and Relu
  * between convolutions run at SSE2's width otherwise. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
-	!defined(__SANITIZE_THREAD__)
-#define UN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define UN_CLONES
-#endif
-
-static UN_CLONES void un_float(const struct un_params *p, const float *restrict x, void *y_,
+static NN_CLONES void un_float(const struct un_params *p, const float *restrict x, void *y_,
 			       int64_t n, float lo, float hi)
 {
 	float *restrict y = y_;
