@@ -477,6 +477,8 @@ static void test_fp16_bf16_sweep(void **state)
 	(void)state;
 	enum { N = 1 << 16 };
 	float *x = malloc(N * sizeof *x), *h = malloc(N * sizeof *h), *b = malloc(N * sizeof *b);
+	float *t = malloc(N * sizeof *t);
+	assert_non_null(t);
 	assert_non_null(x);
 	assert_non_null(h);
 	assert_non_null(b);
@@ -486,6 +488,11 @@ static void test_fp16_bf16_sweep(void **state)
 			x[i] = u2f((uint32_t)(start + (uint64_t)i * 997));
 		qfmt_fake_quant(QF_FP16, x, h, N, (struct qparams){ 1, 0 });
 		qfmt_fake_quant(QF_BF16, x, b, N, (struct qparams){ 1, 0 });
+		/* in place and with a ragged end, too (the vector kernels' tails): the same */
+		memcpy(t, x, N * sizeof *t);
+		qfmt_fake_quant(QF_FP16, t + 1, t + 1, N - 3, (struct qparams){ 1, 0 });
+		if (memcmp(t + 1, h + 1, (N - 3) * sizeof *t) != 0)
+			fail_msg("fp16 in place differs from out of place near %08x", f2u(x[1]));
 		for (int i = 0; i < N; i++) {
 			uint32_t rh = f2u(half_to_float(float_to_half(x[i])));
 			uint32_t rb = f2u(bf16_to_float(float_to_bf16(x[i])));
@@ -500,6 +507,7 @@ static void test_fp16_bf16_sweep(void **state)
 	free(x);
 	free(h);
 	free(b);
+	free(t);
 }
 
 /* ---- fp8 ---------------------------------------------------------------------- */
