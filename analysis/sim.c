@@ -331,6 +331,51 @@ static enum status act_params(const struct sim *s, int v, enum qfmt f,
 	return OK;
 }
 
+static bool same_q(const struct act_q *a, const struct act_q *b)
+{
+	return a->fmt == b->fmt && a->p.scale == b->p.scale && a->p.zero_point == b->p.zero_point;
+}
+
+/* Nodes that only rearrange or copy the values of their first input. */
+static bool moves_data(const struct node *n)
+{
+	switch (n->op) {
+	case OP_IDENTITY:
+	case OP_RESHAPE:
+	case OP_FLATTEN:
+	case OP_SQUEEZE:
+	case OP_UNSQUEEZE:
+	case OP_TRANSPOSE:
+		return n->n_inputs >= 1 && n->n_outputs == 1;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The quantized node whose output Q/DQ (q) gives value v exactly its values: v's
+ * producer, or the producer at the end of a chain of unquantized data-movement nodes
+ * leading to v.  Fake-quant is idempotent for the same format and parameters - an integer
+ * grid value q*s comes back as (q*s)/s within 2^-23 * 65535 of q, which rounds to q; fp8,
+ * fp16 and bf16 grid values are representable and come back unchanged - so applying q
+ * again to those values would change no bit.  -1 if there is no such node.
+ */
+static int same_values_from(const struct sim *s, int v, const struct act_q *q)
+{
+	for (int hops = 0; v >= 0 && hops <= s->g->n_nodes; hops++) {
+		int pr = s->g->values[v].producer;
+		if (pr < 0)
+			return -1;
+		if (s->nodes[pr].quant)
+			return same_q(&s->out_q[v], q) ? pr : -1;
+		const struct node *n = &s->g->nodes[pr];
+		if (!moves_data(n))
+			return -1;
+		v = n->inputs[0];
+	}
+	return -1;
+}
+
 void sim_fini(struct sim *s)
 {
 	if (!s)
@@ -345,6 +390,7 @@ void sim_fini(struct sim *s)
 	free(s->out_q);
 	free(s->in_q);
 	free(s->in_q_base);
+	free(s->in_src);
 	plan_free(s->ref);
 	policy_fini(&s->pol);
 	memset(s, 0, sizeof *s);
@@ -370,7 +416,8 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 	s->out_q = calloc((size_t)g->n_values + 1, sizeof *s->out_q);
 	s->in_q = calloc((size_t)n_edges + 1, sizeof *s->in_q);
 	s->in_q_base = calloc((size_t)g->n_nodes + 1, sizeof *s->in_q_base);
-	if (!s->nodes || !s->out_q || !s->in_q || !s->in_q_base) {
+	s->in_src = malloc(((size_t)n_edges + 1) * sizeof *s->in_src);
+	if (!s->nodes || !s->out_q || !s->in_q || !s->in_q_base || !s->in_src) {
 		st = err_set(e, ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -442,6 +489,13 @@ fail_node:
 		err_prefix(e, "node '%s' (%s)", n->name, n->op_type);
 		goto fail;
 	}
+	for (int ni = 0; ni < g->n_nodes; ni++)
+		for (int k = 0; k < g->nodes[ni].n_inputs; k++) {
+			int ei = s->in_q_base[ni] + k;
+			s->in_src[ei] = s->nodes[ni].quant && s->in_q[ei].fmt != QF_FP32
+						? same_values_from(s, g->nodes[ni].inputs[k], &s->in_q[ei])
+						: -1;
+		}
 	return OK;
 fail:
 	sim_fini(s);
@@ -467,11 +521,6 @@ struct sim_hooks {
 	struct plan_hooks *hooks;
 };
 
-static bool same_q(const struct act_q *a, const struct act_q *b)
-{
-	return a->fmt == b->fmt && a->p.scale == b->p.scale && a->p.zero_point == b->p.zero_point;
-}
-
 static enum status sim_before(void *user, const struct plan *p, int ni, const struct tensor **use,
 			      int n_in)
 {
@@ -494,10 +543,9 @@ static enum status sim_before(void *user, const struct plan *p, int ni, const st
 		int v = n->inputs[k];
 		if (q->fmt == QF_FP32 || !use[k])
 			continue;
-		int pr = s->g->values[v].producer;
-		if (pr >= 0 && s->nodes[pr].quant && (!w->active || w->active[pr]) &&
-		    same_q(&s->out_q[v], q))
-			continue; /* the producer's Q/DQ already did exactly this */
+		int src = s->in_src[s->in_q_base[ni] + k];
+		if (src >= 0 && (!w->active || w->active[src]))
+			continue; /* a producer's Q/DQ already did exactly this */
 		const struct tensor *x = use[k];
 		if (w->inplace && w->inplace[v] && x->dtype == DT_FLOAT) {
 			/* nobody else reads it: no private copy needed */

@@ -20,7 +20,12 @@
  *    float output of a quantized node is quantized in place (the shared
  *    Q/DQ pair on the producer's side).  Re-quantizing a value that its
  *    producer already quantized with the same format and parameters is
- *    skipped: it would change nothing.
+ *    skipped: it would change nothing.  So is re-quantizing a value that
+ *    only data-movement nodes (Reshape, Transpose, Flatten, Squeeze,
+ *    Unsqueeze, Identity) separate from such a producer: the values are
+ *    the producer's, rearranged, and fake-quant with the same format and
+ *    parameters gives back exactly what it is given a second time (see
+ *    in_src in sim_prepare).
  * Activations use per-tensor parameters (as ONNX Runtime does).  The output
  * of a Softmax node quantized to uint8 or int8 (by whichever node quantizes
  * it) is not calibrated: it gets ONNX Runtime's fixed parameters, scale 1/256
@@ -92,6 +97,9 @@ struct sim {
 	struct act_q *out_q;	 /* per value: quantization applied by its producer */
 	struct act_q *in_q;	 /* per (node, input) edge: offset in_q_base[node] + k */
 	int *in_q_base;
+	int *in_src;		 /* per edge: the node whose output Q/DQ already gave the edge
+				  * exactly its values (in_q), directly or through data-movement
+				  * nodes, when that node's quantization is active; -1 if none */
 	int64_t weight_bytes;	 /* storage of all weights under the policy */
 	int64_t fp32_weight_bytes;
 };

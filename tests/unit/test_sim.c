@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -290,6 +291,86 @@ static void test_presets_and_specs(void **state)
 	graph_free(g);
 }
 
+/* x -> Conv -> Flatten -> Transpose -> Gemm: the Gemm's input is the Conv's output,
+ * rearranged.  Calibrated on the same values, it gets the Conv output's parameters, so
+ * the Gemm's input Q/DQ is skipped (in_src), which must leave every bit as it is: the
+ * run without the skip gives the same output, in every preset. */
+static void test_requantize_through_moves(void **state)
+{
+	(void)state;
+	static const int64_t perm[2] = { 1, 0 };
+	struct graph *g = graph_new();
+	assert_non_null(g);
+	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
+	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
+	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
+	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
+	int y = mid(g, "y"), f = mid(g, "f"), t = mid(g, "t"), r = mid(g, "r"), z = mid(g, "z");
+	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
+	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
+	struct attr tp = { .name = "perm", .type = ATTR_INTS, .ints = perm, .n = 2 };
+	node(g, "tr", "Transpose", IN(f), t, &tp, 1);
+	node(g, "tr2", "Transpose", IN(t), r, &tp, 1);
+	node(g, "gemm", "Gemm", IN(r, gw, bv), z, NULL, 0);
+	output(g, z);
+	finalize(g);
+	struct tensor xt;
+	make_data(&xt);
+	const char *presets[] = { "int8", "w4a8", "w8a16", "fp8e4m3", "fp16", "bf16" };
+	for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+		struct calib_data cal;
+		struct sim s;
+		struct tensor z1[1] = { 0 }, z2[1] = { 0 };
+		prepare(g, presets[i], &xt, &cal, &s);
+		int gemm = 4, edge = s.in_q_base[gemm];
+		assert_int_not_equal(s.in_q[edge].fmt, QF_FP32);
+		if (s.in_src[edge] != 0)
+			fail_msg("%s: the Gemm's input Q/DQ is not recognised as the Conv's",
+				 presets[i]);
+		run(g, &s, &xt, z1);
+		s.in_src[edge] = -1; /* quantize it again */
+		run(g, &s, &xt, z2);
+		if (memcmp(z1[0].data, z2[0].data, z1[0].nbytes) != 0)
+			fail_msg("%s: skipping the repeated Q/DQ changed the output", presets[i]);
+		tensor_fini(&z1[0]);
+		tensor_fini(&z2[0]);
+		sim_fini(&s);
+		calib_data_fini(&cal);
+	}
+	tensor_fini(&xt);
+	graph_free(g);
+}
+
+/* Not through a node that computes: Conv -> Relu -> Gemm quantizes the Gemm's input. */
+static void test_requantize_after_compute(void **state)
+{
+	(void)state;
+	struct graph *g = graph_new();
+	assert_non_null(g);
+	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
+	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
+	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
+	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
+	int y = mid(g, "y"), f = mid(g, "f"), a = mid(g, "a"), z = mid(g, "z");
+	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
+	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
+	node(g, "act", "Neg", IN(f), a, NULL, 0);
+	node(g, "gemm", "Gemm", IN(a, gw, bv), z, NULL, 0);
+	output(g, z);
+	finalize(g);
+	struct tensor xt;
+	struct calib_data cal;
+	struct sim s;
+	make_data(&xt);
+	prepare(g, "int8", &xt, &cal, &s);
+	assert_int_equal(s.in_src[s.in_q_base[3]], -1);
+	assert_int_equal(s.in_src[s.in_q_base[0]], -1); /* the graph input: no producer */
+	tensor_fini(&xt);
+	sim_fini(&s);
+	calib_data_fini(&cal);
+	graph_free(g);
+}
+
 int main(void)
 {
 	for (int i = 0; i < C; i++) {
@@ -303,6 +384,8 @@ int main(void)
 		cmocka_unit_test(test_int8_identity_conv),
 		cmocka_unit_test(test_per_channel_weights),
 		cmocka_unit_test(test_softmax_output_fixed),
+		cmocka_unit_test(test_requantize_through_moves),
+		cmocka_unit_test(test_requantize_after_compute),
 		cmocka_unit_test(test_presets_and_specs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
