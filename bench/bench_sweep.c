@@ -17,8 +17,11 @@
  *     the compute bound - the MACs the evaluation recomputed, x2 FLOPs, over
  *     the sgemm rate this machine reaches at the same thread count (measured
  *     here with cblas_sgemm on conv-like shapes; the best rate is used, which
- *     makes the bound as tight as possible).  Targets: first estimate <= 50
- *     ms; final p95 <= 150 ms and <= 2x the compute bound.
+ *     makes the bound as tight as possible).  The rate is measured again
+ *     before each round of edits, and an edit's ratio is the median over the
+ *     rounds of its time over that round's bound, so a host that slows down
+ *     for a while moves both.  Targets: first estimate <= 50 ms; final p95
+ *     <= 150 ms and <= 2x the compute bound.
  * (c) Peak memory of the sweep in (a): ru_maxrss, and the engine's caches
  *     plus the runner's plan arenas, against the FP32 activations of one
  *     batch (the arena of a batch-64 plan).
@@ -26,8 +29,11 @@
  *     session_cancel to the session being idle.  Target: <= 100 ms.
  *
  * usage: bench-sweep [--sweep BUNDLE] [--latency BUNDLE]... [--threads N]
- *                    [--cache-mb N] [--cancels N] [--rounds R] [--verbose]
+ *                    [--cache-mb N] [--cancels N] [--rounds R] [--only TEXT]
+ *                    [--verbose]
  * --rounds R runs the edits of (b) R times and reports each edit's median.
+ * --only TEXT edits only the layers whose names contain TEXT (to profile a
+ * few edits over many rounds).
  * Without --sweep / --latency it uses the sample bundles it finds
  * (fashion-mobilenet for (a) when present, else fashion-resnet).
  */
@@ -82,6 +88,7 @@ static const char *const cands4[] = { "int8", "w4a8", "fp8e4m3", "fp16" };
 
 struct gemm_arg {
 	int m, n, k;
+	double for_s; /* how long to run */
 	double secs;
 	long reps;
 };
@@ -104,7 +111,7 @@ static void *gemm_worker(void *p)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->m, a->n, a->k, 1, A, a->k,
 			    B, a->n, 0, C, a->n);
 		a->reps++;
-	} while (now() - t0 < 0.4);
+	} while (now() - t0 < a->for_s);
 	a->secs = now() - t0;
 	free(A);
 	free(B);
@@ -114,13 +121,14 @@ static void *gemm_worker(void *p)
 
 /* GFLOP/s at `threads`: one single-threaded sgemm per thread (as the runner's
  * workers do), and one OpenBLAS-threaded sgemm; the better of the two. */
-static double sgemm_rate(int m, int n, int k, int threads)
+static double sgemm_rate(int m, int n, int k, int threads, bool quiet)
 {
+	double for_s = quiet ? 0.1 : 0.4;
 	struct gemm_arg a[64];
 	pthread_t t[64];
 	exec_set_blas_threads(1);
 	for (int i = 0; i < threads; i++) {
-		a[i] = (struct gemm_arg){ m, n, k, 0, 0 };
+		a[i] = (struct gemm_arg){ m, n, k, for_s, 0, 0 };
 		pthread_create(&t[i], NULL, gemm_worker, &a[i]);
 	}
 	double flops = 0, secs = 0;
@@ -131,12 +139,24 @@ static double sgemm_rate(int m, int n, int k, int threads)
 	}
 	double per_worker = flops / secs / 1e9;
 	exec_set_blas_threads(threads);
-	struct gemm_arg one = { m, n, k, 0, 0 };
+	struct gemm_arg one = { m, n, k, for_s, 0, 0 };
 	gemm_worker(&one);
 	double blas = 2.0 * m * n * k * (double)one.reps / one.secs / 1e9;
-	printf("  sgemm %dx%dx%d: %.1f GFLOP/s (%d single-threaded), %.1f GFLOP/s (OpenBLAS %d "
-	       "threads)\n", m, n, k, per_worker, threads, blas, threads);
+	if (!quiet)
+		printf("  sgemm %dx%dx%d: %.1f GFLOP/s (%d single-threaded), %.1f GFLOP/s (OpenBLAS "
+		       "%d threads)\n", m, n, k, per_worker, threads, blas, threads);
 	return per_worker > blas ? per_worker : blas;
+}
+
+/* The compute bound's rate: the best over conv-like shapes (a batch-64 im2col GEMM, a
+ * per-sample one, a square one).  quiet: no report, and 0.1 s per measurement instead of
+ * 0.4 (before each round of edits). */
+static double bound_rate(int threads, bool quiet)
+{
+	double r1 = sgemm_rate(64, 12544, 216, threads, quiet);
+	double r2 = sgemm_rate(64, 196, 576, threads, quiet);
+	double r3 = sgemm_rate(256, 256, 256, threads, quiet);
+	return fmax(r1, fmax(r2, r3));
 }
 
 /* ---- (a) + (c): isolate sweep, incremental against full --------------------- */
@@ -282,8 +302,8 @@ static bool wait_policy(struct session *s, uint64_t id, struct session_snap *sn)
 	}
 }
 
-static void bench_latency(const char *path, int threads, size_t cache_mb, double rate,
-			  int cancels, int rounds)
+static void bench_latency(const char *path, int threads, size_t cache_mb, int cancels, int rounds,
+			  const char *only)
 {
 	struct err e = { 0 };
 	struct bundle b;
@@ -321,11 +341,18 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 	double *bounds = malloc(sizeof(double) * (size_t)(n_edits + 1));
 	double *t_first = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
 	double *t_final = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
+	double *t_ratio = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
+	double *rates = malloc(sizeof(double) * (size_t)rounds);
 	double worst_bound = 0, worst_final = 0;
 	int n = 0, n_ratio = 0, n_big = 0;
 	for (int round = 0; round < rounds; round++) {
+		/* the bound's rate, measured again next to each round's edits: a host that slows
+		 * down for a while slows both */
+		double rate = rates[round] = bound_rate(threads, true);
 		n = 0;
 		for (int i = 0; i < n_rows; i++) {
+			if (only && !strstr(g->nodes[nodes[i]].name, only))
+				continue;
 			for (int back = 0; back < 2; back++) {
 				if (back)
 					policy_clear(&p1, nodes[i]);
@@ -337,30 +364,42 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 				    !wait_policy(s, id, &sn))
 					die("policy", &e);
 				getrusage(RUSAGE_SELF, &ru1);
-				bounds[n] = 2.0 * (double)sn.policy.run_macs / (rate * 1e9);
+				double bound = 2.0 * (double)sn.policy.run_macs / (rate * 1e9);
+				bounds[n] = (double)sn.policy.run_macs; /* MACs; the bound at the end */
 				t_first[n * rounds + round] = sn.policy.first_s;
 				t_final[n * rounds + round] = sn.policy.final_s;
+				t_ratio[n * rounds + round] = bound > 0 ? sn.policy.final_s / bound : 0;
 				if (verbose)
 					printf("    %-40s %-5s ran %2d nodes %8.1f MMAC: first %6.1f ms "
 					       "final %7.1f ms bound %7.1f ms, %ld page faults\n",
 					       g->nodes[nodes[i]].name, back ? "int8" : "fp16",
 					       sn.policy.run_nodes, (double)sn.policy.run_macs / 1e6,
 					       1e3 * sn.policy.first_s, 1e3 * sn.policy.final_s,
-					       1e3 * bounds[n], ru1.ru_minflt - ru0.ru_minflt);
+					       1e3 * bound, ru1.ru_minflt - ru0.ru_minflt);
 				n++;
 				session_snap_fini(&sn);
 			}
 		}
 	}
+	double rate_lo = rates[0], rate_hi = rates[0];
+	for (int r = 1; r < rounds; r++) {
+		rate_lo = fmin(rate_lo, rates[r]);
+		rate_hi = fmax(rate_hi, rates[r]);
+	}
+	double rate = pct(rates, rounds, 50);
 	for (int k = 0; k < n; k++) {
+		/* an edit's bound at the rounds' median rate: which edits count as >= 10 ms */
+		bounds[k] = 2.0 * bounds[k] / (rate * 1e9);
 		first[k] = pct(t_first + k * rounds, rounds, 50);
 		final[k] = pct(t_final + k * rounds, rounds, 50);
 		/* an undo runs nothing (the figures come from the cache): no bound; below
 		 * 10 ms of MACs, fixed costs and elementwise ops dominate */
+		/* each round's time over that round's bound, median over the rounds */
+		double rk = pct(t_ratio + k * rounds, rounds, 50);
 		if (bounds[k] > 0)
-			ratio[n_ratio++] = final[k] / bounds[k];
+			ratio[n_ratio++] = rk;
 		if (bounds[k] >= 0.010)
-			big[n_big++] = final[k] / bounds[k];
+			big[n_big++] = rk;
 		if (final[k] > worst_final) {
 			worst_final = final[k];
 			worst_bound = bounds[k];
@@ -374,15 +413,19 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 	       "%d round%s\n", b.name, n, n_rows, (long long)samples, rounds, rounds > 1 ? "s" : "");
 	printf("    first estimate p50 %.1f ms p95 %.1f ms (target <= 50); final p50 %.1f ms p95 "
 	       "%.1f ms (target <= 150)\n", 1e3 * f50, 1e3 * f95, 1e3 * l50, 1e3 * l95);
-	printf("    final / compute bound: p50 %.2f p95 %.2f over the %d edits that recompute "
-	       "anything;\n      p50 %.2f p95 %.2f over the %d whose bound is >= 10 ms (target <= 2); "
-	       "slowest edit %.1f ms, bound %.1f ms\n", r50, r95, n_ratio, b50, b95, n_big,
-	       1e3 * worst_final, 1e3 * worst_bound);
+	printf("    compute bound rate per round: median %.1f GFLOP/s, %.1f-%.1f\n", rate, rate_lo,
+	       rate_hi);
+	printf("    final / compute bound (each round's time over that round's bound, median): p50 "
+	       "%.2f p95 %.2f over the %d edits that recompute anything;\n      p50 %.2f p95 %.2f "
+	       "over the %d whose bound is >= 10 ms (target <= 2); slowest edit %.1f ms, bound "
+	       "%.1f ms\n", r50, r95, n_ratio, b50, b95, n_big, 1e3 * worst_final,
+	       1e3 * worst_bound);
 	printf("{\"bench\":\"policy_latency\",\"bundle\":\"%s\",\"edits\":%d,\"first_p50_ms\":%.2f,"
 	       "\"first_p95_ms\":%.2f,\"final_p50_ms\":%.2f,\"final_p95_ms\":%.2f,"
 	       "\"bound_ratio_p50\":%.3f,\"bound_ratio_p95\":%.3f,\"bound_ratio_big_p95\":%.3f,"
-	       "\"gflops\":%.1f,\"rounds\":%d}\n",
-	       b.name, n, 1e3 * f50, 1e3 * f95, 1e3 * l50, 1e3 * l95, r50, r95, b95, rate, rounds);
+	       "\"gflops\":%.1f,\"gflops_min\":%.1f,\"gflops_max\":%.1f,\"rounds\":%d}\n",
+	       b.name, n, 1e3 * f50, 1e3 * f95, 1e3 * l50, 1e3 * l95, r50, r95, b95, rate, rate_lo,
+	       rate_hi, rounds);
 
 	/* (d) cancel an isolate sweep at random moments */
 	if (cancels > 0) {
@@ -416,6 +459,8 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, double
 	free(bounds);
 	free(t_first);
 	free(t_final);
+	free(t_ratio);
+	free(rates);
 	free(nodes);
 	policy_fini(&p0);
 	policy_fini(&p1);
@@ -433,7 +478,7 @@ static bool exists(const char *dir)
 
 int main(int argc, char **argv)
 {
-	const char *sweep = NULL, *lat[8];
+	const char *sweep = NULL, *lat[8], *only = NULL;
 	int n_lat = 0, threads = 2, cancels = 20, rounds = 1;
 	size_t cache_mb = 1024;
 	for (int i = 1; i < argc; i++) {
@@ -445,6 +490,8 @@ int main(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--cache-mb") && i + 1 < argc)
 			cache_mb = (size_t)atol(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
 		else if (!strcmp(argv[i], "--verbose"))
 			verbose = true;
 		else if (!strcmp(argv[i], "--cancels") && i + 1 < argc)
@@ -453,7 +500,8 @@ int main(int argc, char **argv)
 			rounds = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench-sweep [--sweep BUNDLE] [--latency BUNDLE]... "
-					"[--threads N] [--cache-mb N] [--cancels N] [--rounds R] [--verbose]\n");
+					"[--threads N] [--cache-mb N] [--cancels N] [--rounds R] [--only TEXT] "
+					"[--verbose]\n");
 			return 2;
 		}
 	}
@@ -478,14 +526,10 @@ int main(int argc, char **argv)
 	if (sweep)
 		bench_isolate(sweep, threads, cache_mb << 20);
 	if (n_lat) {
-		/* conv-like shapes: a batch-64 im2col GEMM, a per-sample one, a square one */
-		double r1 = sgemm_rate(64, 12544, 216, threads);
-		double r2 = sgemm_rate(64, 196, 576, threads);
-		double r3 = sgemm_rate(256, 256, 256, threads);
-		double rate = fmax(r1, fmax(r2, r3));
-		printf("    compute bound uses %.1f GFLOP/s\n", rate);
+		printf("    compute bound uses %.1f GFLOP/s (measured again before each round of "
+		       "edits)\n", bound_rate(threads, false));
 		for (int i = 0; i < n_lat; i++)
-			bench_latency(lat[i], threads, cache_mb, rate, i == 0 ? cancels : 0, rounds);
+			bench_latency(lat[i], threads, cache_mb, i == 0 ? cancels : 0, rounds, only);
 	}
 	return 0;
 }
