@@ -45,7 +45,7 @@
 #define POLICY_FILE_VERSION 1
 /* What a policy's numbers mean; bump when sim.c's semantics change. */
 #define POLICY_SIM_SEMANTICS                                                                    \
-	"qlens-sim/3: ONNX Runtime QDQ placement (inputs and outputs of quantized nodes, "      \
+	"qlens-sim/4: ONNX Runtime QDQ placement (inputs and outputs of quantized nodes, "      \
 	"per-tensor activations, weights symmetric per tensor/channel/block), int32 bias with " \
 	"scale s_in*s_w, uint8/int8 Softmax outputs at ONNX Runtime's fixed 1/256 (1/127 "     \
 	"symmetric int8), ONNX QuantizeLinear rounding (half to even, saturating), FP32 compute"

@@ -55,8 +55,10 @@
  *   2  Softmax outputs in uint8/int8 take fixed parameters
  *   3  plain runs go through each chunk in sub-batches, and a MatMul by a constant
  *      matrix uses the Linear kernel (exec.c): the same figures to float rounding
+ *   4  plain runs' sub-batches fit 1 MiB instead of 4 (RUNNER_PLAIN_BYTES): the same
+ *      figures to float rounding
  */
-#define SIM_SEMANTICS 3
+#define SIM_SEMANTICS 4
 
 struct calib_data {
 	const struct graph *g;

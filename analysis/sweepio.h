@@ -124,7 +124,7 @@ const struct metrics_summary *sweep_base_iso(const struct sweep_results *res,
 int sweep_interaction(const struct sweep_results *res, const struct sweep_row *r);
 
 /* Exact settings a precision's results depend on, e.g.
- * "w=int8 a=uint8 g=per-channel sym=0 acal=minmax wcal=minmax sim=3|cs=512|b=64"
+ * "w=int8 a=uint8 g=per-channel sym=0 acal=minmax wcal=minmax sim=4|cs=512|b=64"
  * (sim = SIM_SEMANTICS, sim.h; cs = the requested calibration samples, "all"
  * for 0).  */
 void sweep_prec_key(const struct precision *p, int64_t calib_samples, int batch, char *buf,

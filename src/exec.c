@@ -1072,8 +1072,10 @@ int runner_threads(const struct runner *r) { return r->n_threads; }
  *  - plain runs (hooks, subsets, bindings: simulations, calibration, captures) in
  *    sub-batches whose plan fits in RUNNER_PLAIN_BYTES.  Their plans hold every value
  *    between nodes, and a simulation passes over each several times (its Q/DQ), so keeping
- *    them near the core pays most here; the budget is larger because OpenBLAS products
- *    (im2col convolutions) lose efficiency on few rows.  Those products round a row's sums
+ *    them in L2 pays most here.  4 MiB (and so the L3, which other tenants of a shared
+ *    host thrash) was the budget until qlens-sim/4, for the OpenBLAS products (im2col
+ *    convolutions), which lose efficiency on few rows; with 1 MiB fashion-vit's edits run
+ *    5-8 % faster and the CNNs' no slower (bench-sweep, A B).  Those products round a row's sums
  *    depending on how many rows they see, so the sub-batch decides the last bits of a
  *    simulation's figures, as the batch does: it is a fixed function of the model, the
  *    batch and the CPU's AVX-512 support, never of timing, so results stay reproducible.
@@ -1084,7 +1086,7 @@ int runner_threads(const struct runner *r) { return r->n_threads; }
  * once) want the whole chunk.
  */
 #define RUNNER_L2_BYTES ((size_t)1 << 20)
-#define RUNNER_PLAIN_BYTES ((size_t)4 << 20)
+#define RUNNER_PLAIN_BYTES ((size_t)1 << 20)
 
 /* Bytes a plan (fused or not) for `rows` rows works in (arena and scratch), or 0 when it
  * cannot be planned or its outputs do not keep the rows as their leading dimension. */
