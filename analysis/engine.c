@@ -170,6 +170,9 @@ void engine_drop_policy_cache(struct engine *en)
 	if (en->have_last_pol)
 		policy_fini(&en->last_pol);
 	en->have_last_pol = false;
+	if (en->have_last_sim)
+		sim_fini(&en->last_sim);
+	en->have_last_sim = false;
 }
 
 void engine_fini(struct engine *en)
@@ -1128,8 +1131,13 @@ enum status engine_eval_policy(struct engine *en, const struct policy *pol,
 	const struct graph *g = en->g;
 	if (pol->g != g)
 		return err_set(e, ERR_INVALID, "the policy belongs to another graph");
+	/* the nodes an edit leaves alone keep their prepared weights */
 	struct sim sim;
-	enum status st = sim_prepare(&sim, g, &en->ev.cal, pol, e);
+	enum status st = sim_prepare_from(&sim, g, &en->ev.cal, pol,
+					  en->have_last_sim ? &en->last_sim : NULL, e);
+	if (en->have_last_sim)
+		sim_fini(&en->last_sim);
+	en->have_last_sim = false;
 	if (st)
 		return st;
 	if (weight_bytes)
@@ -1191,7 +1199,8 @@ done:
 	free(changed);
 	free(since_last);
 	free(run);
-	sim_fini(&sim);
+	en->last_sim = sim;
+	en->have_last_sim = true;
 	return st;
 }
 

@@ -65,6 +65,8 @@ struct engine {
 	bool have_pcache_pol;
 	struct policy last_pol;	  /* the policy evaluated last */
 	bool have_last_pol;
+	struct sim last_sim;	  /* what is left of its sim, for the next one (sim_prepare_from) */
+	bool have_last_sim;
 	size_t cache_budget;	/* bytes, shared by both caches */
 	const _Atomic bool *cancel;
 	/* what the last evaluation ran: nodes, and MACs over all samples (Conv, Gemm,

@@ -398,9 +398,47 @@ void sim_fini(struct sim *s)
 
 const struct act_q *sim_value_q(const struct sim *s, int value) { return &s->out_q[value]; }
 
+/* Storage of node ni's quantized weight under the policy, in place of its FP32 bytes. */
+static void count_weight(struct sim *s, const struct sim_node *sn, const struct tensor *w)
+{
+	int64_t numel = tensor_numel(w);
+	const struct qfmt_info *wi = qfmt_info(sn->prec.wfmt);
+	int64_t zp_bytes = wi->is_float ? 0 : (wi->bits + 7) / 8;
+	s->weight_bytes += qfmt_storage_bytes(sn->prec.wfmt, numel) +
+			   (int64_t)sn->n_wparams * (4 + zp_bytes) - 4 * numel;
+}
+
+/* Take node ni's prepared state from prev, which prepared it at the same precision over
+ * the same graph and calibration: its weights, bias and parameters are what preparing it
+ * again would compute. */
+static void take_node(struct sim *s, struct sim *prev, int ni)
+{
+	const struct node *n = &s->g->nodes[ni];
+	struct sim_node *sn = &s->nodes[ni];
+	*sn = prev->nodes[ni];
+	memset(&prev->nodes[ni].wq, 0, sizeof prev->nodes[ni].wq);
+	memset(&prev->nodes[ni].bq, 0, sizeof prev->nodes[ni].bq);
+	prev->nodes[ni].wparams = NULL;
+	for (int k = 0; k < n->n_inputs; k++)
+		s->in_q[s->in_q_base[ni] + k] = prev->in_q[prev->in_q_base[ni] + k];
+	for (int k = 0; k < n->n_outputs; k++)
+		if (n->outputs[k] >= 0)
+			s->out_q[n->outputs[k]] = prev->out_q[n->outputs[k]];
+	if (sn->weight_input >= 0)
+		count_weight(s, sn, plan_value(s->ref, n->inputs[sn->weight_input]));
+}
+
 enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib_data *cal,
 			const struct policy *pol, struct err *e)
 {
+	return sim_prepare_from(s, g, cal, pol, NULL, e);
+}
+
+enum status sim_prepare_from(struct sim *s, const struct graph *g, const struct calib_data *cal,
+			     const struct policy *pol, struct sim *prev, struct err *e)
+{
+	if (prev && (prev->g != g || prev->cal != cal || !prev->nodes))
+		prev = NULL;
 	enum status st;
 	memset(s, 0, sizeof *s);
 	s->g = g;
@@ -439,6 +477,10 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 		sn->quant = !folded && !precision_is_fp32(&sn->prec);
 		if (!sn->quant)
 			continue;
+		if (prev && prev->nodes[ni].quant && precision_equal(&prev->nodes[ni].prec, &sn->prec)) {
+			take_node(s, prev, ni);
+			continue;
+		}
 		/* activation edges and outputs */
 		for (int k = 0; k < n->n_inputs; k++) {
 			int v = n->inputs[k];
@@ -468,11 +510,7 @@ enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib
 		sn->weight_input = 1;
 		if ((st = quantize_weight(sn, n, w, e)))
 			goto fail_node;
-		int64_t numel = tensor_numel(w);
-		const struct qfmt_info *wi = qfmt_info(sn->prec.wfmt);
-		int64_t zp_bytes = wi->is_float ? 0 : (wi->bits + 7) / 8;
-		s->weight_bytes += qfmt_storage_bytes(sn->prec.wfmt, numel) +
-				   (int64_t)sn->n_wparams * (4 + zp_bytes) - 4 * numel;
+		count_weight(s, sn, w);
 		/* bias: int32 when weights and activations are scaled formats */
 		int bv = n->n_inputs > 2 ? n->inputs[2] : -1;
 		const struct act_q *xq = &s->in_q[s->in_q_base[ni]];

@@ -110,6 +110,12 @@ struct sim {
  * the policy quantizes no activations. */
 enum status sim_prepare(struct sim *s, const struct graph *g, const struct calib_data *cal,
 			const struct policy *pol, struct err *e);
+/* The same, taking from prev (a sim prepared over the same graph and calibration data,
+ * or NULL) the prepared state of every node whose precision is unchanged, instead of
+ * quantizing its weights again: prev is left valid for sim_fini only.  The result is the
+ * same as sim_prepare's, bit for bit. */
+enum status sim_prepare_from(struct sim *s, const struct graph *g, const struct calib_data *cal,
+			     const struct policy *pol, struct sim *prev, struct err *e);
 void sim_fini(struct sim *s);
 
 /* Per-worker hook state for runner_exec: an array of `n` hooks.  `active`

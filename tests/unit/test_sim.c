@@ -371,6 +371,85 @@ static void test_requantize_after_compute(void **state)
 	graph_free(g);
 }
 
+static void assert_same_node(const struct sim *a, const struct sim *b, int ni)
+{
+	const struct sim_node *x = &a->nodes[ni], *y = &b->nodes[ni];
+	assert_int_equal(x->quant, y->quant);
+	assert_true(precision_equal(&x->prec, &y->prec));
+	assert_int_equal(x->weight_input, y->weight_input);
+	assert_int_equal(x->bias_input, y->bias_input);
+	assert_int_equal(x->n_wparams, y->n_wparams);
+	assert_int_equal(x->wq.nbytes, y->wq.nbytes);
+	if (x->wq.nbytes)
+		assert_memory_equal(x->wq.data, y->wq.data, x->wq.nbytes);
+	assert_int_equal(x->bq.nbytes, y->bq.nbytes);
+	if (x->bq.nbytes)
+		assert_memory_equal(x->bq.data, y->bq.data, x->bq.nbytes);
+	if (x->n_wparams)
+		assert_memory_equal(x->wparams, y->wparams, sizeof *x->wparams * (size_t)x->n_wparams);
+}
+
+/* Preparing from the previous sim (an edit) gives what preparing afresh gives: the
+ * unchanged node's state is taken over, the changed one computed. */
+static void test_prepare_from_previous(void **state)
+{
+	(void)state;
+	struct err e = { 0 };
+	struct graph *g = graph_new();
+	assert_non_null(g);
+	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
+	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
+	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
+	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
+	int y = mid(g, "y"), f = mid(g, "f"), z = mid(g, "z");
+	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
+	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
+	node(g, "gemm", "Gemm", IN(f, gw, bv), z, NULL, 0);
+	output(g, z);
+	finalize(g);
+	struct tensor xt;
+	struct calib_data cal;
+	make_data(&xt);
+	assert_int_equal(calib_collect(g, &xt, 2, 16, &cal, &e), OK);
+	struct precision i8, w4;
+	assert_int_equal(precision_preset("int8", &i8, &e), OK);
+	assert_int_equal(precision_preset("w4a8", &w4, &e), OK);
+	struct policy p1, p2;
+	assert_int_equal(policy_init(&p1, g, &i8, &e), OK);
+	assert_int_equal(policy_init(&p2, g, &i8, &e), OK);
+	policy_set(&p2, 0, &w4); /* the edit: conv to w4a8 */
+	struct sim prev, from, fresh;
+	assert_int_equal(sim_prepare(&prev, g, &cal, &p1, &e), OK);
+	const struct tensor *kept = &prev.nodes[2].wq;
+	const void *kept_data = kept->data;
+	assert_int_equal(sim_prepare_from(&from, g, &cal, &p2, &prev, &e), OK);
+	assert_int_equal(sim_prepare(&fresh, g, &cal, &p2, &e), OK);
+	assert_ptr_equal(from.nodes[2].wq.data, kept_data); /* taken over, not recomputed */
+	assert_ptr_equal(prev.nodes[2].wq.data, NULL);
+	assert_ptr_not_equal(from.nodes[0].wq.data, prev.nodes[0].wq.data);
+	for (int ni = 0; ni < g->n_nodes; ni++)
+		assert_same_node(&from, &fresh, ni);
+	assert_memory_equal(from.out_q, fresh.out_q, sizeof *from.out_q * (size_t)g->n_values);
+	assert_memory_equal(from.in_q, fresh.in_q, sizeof *from.in_q * 7);
+	assert_memory_equal(from.in_src, fresh.in_src, sizeof *from.in_src * 7);
+	assert_int_equal(from.weight_bytes, fresh.weight_bytes);
+	assert_true(from.weight_bytes != prev.weight_bytes);
+	struct tensor z1[1] = { 0 }, z2[1] = { 0 };
+	run(g, &from, &xt, z1);
+	run(g, &fresh, &xt, z2);
+	assert_memory_equal(z1[0].data, z2[0].data, z1[0].nbytes);
+	tensor_fini(&z1[0]);
+	tensor_fini(&z2[0]);
+	sim_fini(&prev);
+	sim_fini(&from);
+	sim_fini(&fresh);
+	policy_fini(&p1);
+	policy_fini(&p2);
+	calib_data_fini(&cal);
+	tensor_fini(&xt);
+	graph_free(g);
+}
+
 int main(void)
 {
 	for (int i = 0; i < C; i++) {
@@ -386,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_softmax_output_fixed),
 		cmocka_unit_test(test_requantize_through_moves),
 		cmocka_unit_test(test_requantize_after_compute),
+		cmocka_unit_test(test_prepare_from_previous),
 		cmocka_unit_test(test_presets_and_specs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
