@@ -394,7 +394,7 @@ static void attn_scores(const struct attn_params *p, const float *qb, const floa
 		__m512 sum = _mm512_setzero_ps();
 		for (int64_t j = 0; j < mv; j++) {
 			__mmask16 m = lanes16(p->m - 16 * j);
-			__m512 ev = _mm512_maskz_mov_ps(m, vm_exp(_mm512_sub_ps(
+			__m512 ev = _mm512_maskz_mov_ps(m, vm_exp_nonpos(_mm512_sub_ps(
 							   _mm512_load_ps(row + 16 * j), mb)));
 			_mm512_store_ps(row + 16 * j, ev);
 			sum = _mm512_add_ps(sum, ev);

@@ -301,12 +301,12 @@ static void softmax_row_avx512(const float *x, float *y, int64_t n)
 	const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
 	__m512 acc = _mm512_setzero_ps();
 	for (i = 0; i + 16 <= n; i += 16) {
-		__m512 e = vm_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), mx));
+		__m512 e = vm_exp_nonpos(_mm512_sub_ps(_mm512_loadu_ps(x + i), mx));
 		_mm512_storeu_ps(y + i, e);
 		acc = _mm512_add_ps(acc, e);
 	}
 	if (i < n) {
-		__m512 e = vm_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mx));
+		__m512 e = vm_exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mx));
 		_mm512_mask_storeu_ps(y + i, k, e);
 		acc = _mm512_mask_add_ps(acc, k, acc, e);
 	}
@@ -347,7 +347,7 @@ static void softmax_rows4_avx512(const float *x, float *y, int64_t n)
 	for (int64_t i = 0; i < full; i += 16) {
 #pragma GCC unroll 4
 		for (int r = 0; r < 4; r++) {
-			__m512 e = vm_exp(_mm512_sub_ps(_mm512_loadu_ps(x + r * n + i), mx[r]));
+			__m512 e = vm_exp_nonpos(_mm512_sub_ps(_mm512_loadu_ps(x + r * n + i), mx[r]));
 			_mm512_storeu_ps(y + r * n + i, e);
 			acc[r] = _mm512_add_ps(acc[r], e);
 		}
@@ -355,7 +355,7 @@ static void softmax_rows4_avx512(const float *x, float *y, int64_t n)
 	if (full < n) {
 #pragma GCC unroll 4
 		for (int r = 0; r < 4; r++) {
-			__m512 e = vm_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + r * n + full),
+			__m512 e = vm_exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + r * n + full),
 							mx[r]));
 			_mm512_mask_storeu_ps(y + r * n + full, k, e);
 			acc[r] = _mm512_mask_add_ps(acc[r], k, acc[r], e);
