@@ -211,6 +211,27 @@ static void tile32(const void *inv, void *outv, int64_t ni, int64_t nj, int64_t 
 }
 #endif
 
+/*
+ * n runs of `bytes` from x to y, the k-th at x + k * xs and y + k * ys.  Short runs (a
+ * head's 16 floats, say) in 16-byte pieces the compiler inlines: a memcpy call per run
+ * costs more than the copy.
+ */
+static void copy_runs(unsigned char *restrict y, const unsigned char *restrict x, size_t bytes,
+		      int64_t n, int64_t xs, int64_t ys)
+{
+	if (bytes == 64) {
+		for (int64_t k = 0; k < n; k++)
+			memcpy(y + k * ys, x + k * xs, 64);
+	} else if (bytes % 16 == 0 && bytes <= 256) {
+		for (int64_t k = 0; k < n; k++)
+			for (size_t o = 0; o < bytes; o += 16)
+				memcpy(y + k * ys + o, x + k * xs + o, 16);
+	} else {
+		for (int64_t k = 0; k < n; k++)
+			memcpy(y + k * ys, x + k * xs, bytes);
+	}
+}
+
 enum status op_transpose_run(const struct step *s, const struct tensor *const *in, int n_in,
 			     struct tensor *const *out, int n_out, void *scratch, struct err *e)
 {
@@ -231,13 +252,22 @@ enum status op_transpose_run(const struct step *s, const struct tensor *const *i
 		es == 1 ? tile8 : es == 2 ? tile16 : es == 4 ? tile32 : tile64;
 	size_t row_bytes = (size_t)p->row * es;
 	int64_t idx[TENSOR_MAX_RANK] = { 0 }, ioff = 0, ooff = 0;
+	/* rows: the innermost outer axis in one call */
+	int n_walk = p->n_outer;
+	int64_t runs = 1;
+	if (p->mode == TR_ROWS && n_walk > 0) {
+		runs = p->odim[--n_walk];
+		n_iter /= runs;
+	}
 	for (int64_t it = 0; it < n_iter; it++) {
 		if (p->mode == TR_ROWS)
-			memcpy(y + (size_t)ooff * es, x + (size_t)ioff * es, row_bytes);
+			copy_runs(y + (size_t)ooff * es, x + (size_t)ioff * es, row_bytes, runs,
+				  p->n_outer > n_walk ? p->istr[n_walk] * (int64_t)es : 0,
+				  p->n_outer > n_walk ? p->ostr[n_walk] * (int64_t)es : 0);
 		else
 			tile(x + (size_t)ioff * es, y + (size_t)ooff * es, p->ni, p->nj, p->sa,
 			     p->so);
-		for (int k = p->n_outer - 1; k >= 0; k--) {
+		for (int k = n_walk - 1; k >= 0; k--) {
 			ioff += p->istr[k];
 			ooff += p->ostr[k];
 			if (++idx[k] < p->odim[k])
