@@ -7,6 +7,8 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 void metrics_init(struct metrics *m) { memset(m, 0, sizeof *m); }
@@ -72,32 +74,68 @@ static double log_factorial(double x)
 	return lgamma_r(x + 1, &sign);
 }
 
-/* log of the binomial pmf */
-static double log_pmf(int64_t k, int64_t n, double p)
+/* log(i!) for i = 0..n, for the tails below; NULL when out of memory (then each term
+ * computes its own) */
+static double *log_factorials(int64_t n)
 {
-	if (p <= 0)
+	double *t = n >= 0 && n < INT32_MAX ? malloc(((size_t)n + 1) * sizeof *t) : NULL;
+	if (t)
+		for (int64_t i = 0; i <= n; i++)
+			t[i] = log_factorial((double)i);
+	return t;
+}
+
+/* The binomial's p-dependent logs, computed once per tail. */
+struct binom {
+	int64_t n;
+	double p, lp, lq; /* log p, log(1 - p) */
+	const double *lf; /* log_factorials(n), or NULL */
+};
+
+static struct binom binom_at(int64_t n, double p, const double *lf)
+{
+	struct binom b = { n, p, 0, 0, lf };
+	if (p > 0 && p < 1) {
+		b.lp = log(p);
+		b.lq = log1p(-p);
+	}
+	return b;
+}
+
+static double lf_at(const struct binom *b, int64_t i)
+{
+	return b->lf ? b->lf[i] : log_factorial((double)i);
+}
+
+/* log of the binomial pmf: the same operations, in the same order, as
+ * lf(n) - lf(k) - lf(n - k) + k log p + (n - k) log1p(-p) term by term */
+static double log_pmf(const struct binom *b, int64_t k)
+{
+	if (b->p <= 0)
 		return k == 0 ? 0 : -INFINITY;
-	if (p >= 1)
-		return k == n ? 0 : -INFINITY;
-	return log_factorial((double)n) - log_factorial((double)k) - log_factorial((double)(n - k)) +
-	       (double)k * log(p) + (double)(n - k) * log1p(-p);
+	if (b->p >= 1)
+		return k == b->n ? 0 : -INFINITY;
+	return lf_at(b, b->n) - lf_at(b, k) - lf_at(b, b->n - k) + (double)k * b->lp +
+	       (double)(b->n - k) * b->lq;
 }
 
 /* P(X >= k) for X ~ Bin(n, p) */
-static double upper_tail(int64_t k, int64_t n, double p)
+static double upper_tail(int64_t k, int64_t n, double p, const double *lf)
 {
+	struct binom b = binom_at(n, p, lf);
 	double s = 0;
 	for (int64_t i = k; i <= n; i++)
-		s += exp(log_pmf(i, n, p));
+		s += exp(log_pmf(&b, i));
 	return s > 1 ? 1 : s;
 }
 
 /* P(X <= k) */
-static double lower_tail(int64_t k, int64_t n, double p)
+static double lower_tail(int64_t k, int64_t n, double p, const double *lf)
 {
+	struct binom b = binom_at(n, p, lf);
 	double s = 0;
 	for (int64_t i = 0; i <= k; i++)
-		s += exp(log_pmf(i, n, p));
+		s += exp(log_pmf(&b, i));
 	return s > 1 ? 1 : s;
 }
 
@@ -109,6 +147,8 @@ void clopper_pearson(int64_t k, int64_t n, double *lo, double *hi)
 		*hi = 1;
 		return;
 	}
+	/* 120 tails of up to n + 1 terms: each log(i!) once */
+	double *lf = log_factorials(n);
 	/* lo: P(X >= k | p) = alpha/2, increasing in p */
 	if (k == 0) {
 		*lo = 0;
@@ -116,7 +156,7 @@ void clopper_pearson(int64_t k, int64_t n, double *lo, double *hi)
 		double a = 0, b = 1;
 		for (int it = 0; it < 60; it++) {
 			double mid = (a + b) / 2;
-			if (upper_tail(k, n, mid) < alpha / 2)
+			if (upper_tail(k, n, mid, lf) < alpha / 2)
 				a = mid;
 			else
 				b = mid;
@@ -130,13 +170,14 @@ void clopper_pearson(int64_t k, int64_t n, double *lo, double *hi)
 		double a = 0, b = 1;
 		for (int it = 0; it < 60; it++) {
 			double mid = (a + b) / 2;
-			if (lower_tail(k, n, mid) > alpha / 2)
+			if (lower_tail(k, n, mid, lf) > alpha / 2)
 				a = mid;
 			else
 				b = mid;
 		}
 		*hi = (a + b) / 2;
 	}
+	free(lf);
 }
 
 void metrics_summarize(const struct metrics *m, struct metrics_summary *s)
@@ -162,7 +203,7 @@ void metrics_summarize(const struct metrics *m, struct metrics_summary *s)
 		s->ci_lo = disc / n * (2 * lo - 1);
 		s->ci_hi = disc / n * (2 * hi - 1);
 		int64_t k = m->b < m->c ? m->b : m->c;
-		double p = 2 * lower_tail(k, disc, 0.5);
+		double p = 2 * lower_tail(k, disc, 0.5, NULL);
 		s->p_value = p > 1 ? 1 : p;
 	}
 	s->within_noise = s->ci_lo <= 0 && s->ci_hi >= 0;
