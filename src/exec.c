@@ -905,6 +905,11 @@ struct run_job {
 	atomic_int failed;
 	pthread_mutex_t err_lock;
 	struct err err;
+	/* bindings (run_opts.bound) that hold every row: each worker's views of a sub-batch's
+	 * rows of them, set up once per run rather than once per sub-batch */
+	int *bound_list, n_bound;
+	const struct tensor **views[RUNNER_MAX_THREADS];
+	struct tensor *vbuf[RUNNER_MAX_THREADS];
 };
 
 /* Plan for `rows` rows on worker wi, cached. */
@@ -965,35 +970,19 @@ static enum status run_rows(struct run_job *j, int wi, int64_t row0, int64_t row
 		in[i].owned = false;
 	}
 	p->row0 = row0;
-	const struct tensor **views = NULL;
-	struct tensor *vbuf = NULL;
-	const struct tensor *const *bound = j->o ? j->o->bound : NULL;
-	if (bound) {
-		int nv = g->n_values;
-		views = calloc((size_t)nv + 1, sizeof *views);
-		vbuf = calloc((size_t)nv + 1, sizeof *vbuf);
-		if (!views || !vbuf) {
-			free(views);
-			free(vbuf);
-			return err_set(e, ERR_NOMEM, "out of memory");
-		}
-		for (int v = 0; v < nv; v++) {
-			const struct tensor *b = bound[v];
-			if (!b || b->shape.rank < 1 || b->shape.dim[0] != j->n_rows)
-				continue;
+	const struct tensor **views = j->views[wi];
+	if (views)
+		for (int i = 0; i < j->n_bound; i++) {
+			int v = j->bound_list[i];
+			const struct tensor *b = j->o->bound[v];
 			size_t row_bytes = b->nbytes / (size_t)b->shape.dim[0];
-			vbuf[v] = *b;
-			vbuf[v].shape.dim[0] = rows;
-			vbuf[v].data = (char *)b->data + (size_t)row0 * row_bytes;
-			vbuf[v].nbytes = (size_t)rows * row_bytes;
-			vbuf[v].owned = false;
-			views[v] = &vbuf[v];
+			struct tensor *t = &j->vbuf[wi][v];
+			t->shape.dim[0] = rows;
+			t->data = (char *)b->data + (size_t)row0 * row_bytes;
+			t->nbytes = (size_t)rows * row_bytes;
 		}
-	}
 	st = plan_run_subset(p, in, j->hooks ? &j->hooks[wi] : NULL, j->o ? j->o->run : NULL,
 			     views, j->o ? j->o->cancel : NULL, e);
-	free(views);
-	free(vbuf);
 	if (st)
 		return st;
 	for (int k = 0; k < g->n_outputs; k++) {
@@ -1005,6 +994,51 @@ static enum status run_rows(struct run_job *j, int wi, int64_t row0, int64_t row
 		}
 		size_t row_bytes = o->nbytes / (size_t)o->shape.dim[0];
 		memcpy((char *)o->data + (size_t)row0 * row_bytes, y->data, (size_t)rows * row_bytes);
+	}
+	return OK;
+}
+
+static void bind_views_free(struct run_job *j)
+{
+	for (int t = 0; t < RUNNER_MAX_THREADS; t++) {
+		free(j->views[t]);
+		free(j->vbuf[t]);
+		j->views[t] = NULL;
+		j->vbuf[t] = NULL;
+	}
+	free(j->bound_list);
+	j->bound_list = NULL;
+}
+
+/* The bindings that hold every row of the run, and each worker's views of them
+ * (run_rows points them at a sub-batch's rows). */
+static enum status bind_views_new(struct run_job *j, struct err *e)
+{
+	const struct tensor *const *bound = j->o ? j->o->bound : NULL;
+	if (!bound)
+		return OK;
+	int nv = j->r->g->n_values;
+	j->bound_list = malloc(((size_t)nv + 1) * sizeof *j->bound_list);
+	if (!j->bound_list)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (int v = 0; v < nv; v++) {
+		const struct tensor *b = bound[v];
+		if (b && b->shape.rank >= 1 && b->shape.dim[0] == j->n_rows)
+			j->bound_list[j->n_bound++] = v;
+	}
+	for (int t = 0; t < j->r->n_threads; t++) {
+		j->views[t] = calloc((size_t)nv + 1, sizeof *j->views[t]);
+		j->vbuf[t] = calloc((size_t)nv + 1, sizeof *j->vbuf[t]);
+		if (!j->views[t] || !j->vbuf[t]) {
+			bind_views_free(j);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		for (int i = 0; i < j->n_bound; i++) {
+			int v = j->bound_list[i];
+			j->vbuf[t][v] = *bound[v];
+			j->vbuf[t][v].owned = false;
+			j->views[t][v] = &j->vbuf[t][v];
+		}
 	}
 	return OK;
 }
@@ -1192,6 +1226,8 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 	pthread_mutex_init(&j.err_lock, NULL);
 	for (int k = 0; k < g->n_outputs; k++)
 		outputs[k] = (struct tensor){ 0 };
+	if ((st = bind_views_new(&j, e)))
+		goto done;
 
 	/* plan the first chunk (or sub-batch) on worker 0 to learn the output shapes */
 	struct plan *p0;
@@ -1253,6 +1289,7 @@ enum status runner_exec(struct runner *r, const struct tensor *inputs, struct te
 	}
 done:
 	pthread_mutex_destroy(&j.err_lock);
+	bind_views_free(&j);
 	if (st)
 		for (int k = 0; k < g->n_outputs; k++)
 			tensor_fini(&outputs[k]);
