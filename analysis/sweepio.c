@@ -1138,8 +1138,11 @@ int sweepio_cache_load(const char *path, struct sweep_results *r, char *notice)
 	notice[0] = 0;
 	head_of(r, &want);
 	if (!read_cache(path, &want, &h, &l, &root, why, sizeof why, &missing)) {
-		if (!missing)
+		if (!missing) {
+			/* why may quote the file (its version): printable text only */
 			snprintf(notice, SWEEP_NOTICE_MAX, "result cache %s ignored: %s", path, why);
+			text_clean(notice);
+		}
 		cJSON_Delete(root);
 		free(l.v);
 		return 0;
@@ -1149,6 +1152,7 @@ int sweepio_cache_load(const char *path, struct sweep_results *r, char *notice)
 		if (l.v[i].kind != CE_BASE && !row_named(r, l.v[i].node)) {
 			snprintf(notice, SWEEP_NOTICE_MAX, "result cache %s ignored: it names node "
 				 "'%.200s', which this model has not", path, l.v[i].node);
+			text_clean(notice);
 			cJSON_Delete(root);
 			free(l.v);
 			return 0;

@@ -593,6 +593,24 @@ static void test_cache_corrupt_or_stale(void **state)
 	p[0] = '8';
 	write_text(path, t);
 	expect_ignored(path, &r, "stale");
+	/* a version with a control character: quoted in the notice as printable text */
+	memcpy(t, good, len + 1);
+	p = strstr(t, "9.9.9");
+	assert_non_null(p);
+	memcpy(p, "\\b9.9", 5); /* JSON \b: a backspace in the version string */
+	write_text(path, t);
+	{
+		struct sweep_results b;
+		char notice[SWEEP_NOTICE_MAX];
+		blank(&b, &r);
+		assert_int_equal(sweepio_cache_load(path, &b, notice), 0);
+		assert_non_null(strstr(notice, "stale"));
+		for (const char *q = notice; *q; q++)
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				fail_msg("control byte 0x%02x in the notice '%s'", (unsigned char)*q,
+					 notice);
+		sweep_results_fini(&b);
+	}
 	/* a checksum that is not the file's */
 	memcpy(t, good, len + 1);
 	p = strstr(t, "\"checksum\":\"");
