@@ -5,7 +5,7 @@
 # exit status of every harness; exits non-zero when any harness found a crash,
 # leak, timeout or out-of-memory input (saved under $QLENS_FUZZ_DIR/artifacts).
 #
-#   scripts/fuzz.sh [SECONDS] [HARNESS...]   HARNESS: onnx tensor npy bundle policy
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]   HARNESS: onnx tensor npy bundle policy sweepio
 #
 # Environment: QLENS_FUZZ_DIR (build folder, default build-fuzz),
 # QLENS_FUZZ_SECONDS (default 60, overridden by the argument), QLENS_FUZZ_RUNS
@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER=${1:-${QLENS_FUZZ_SECONDS:-60}}
 shift || true
 FUZZ_DIR=${QLENS_FUZZ_DIR:-build-fuzz}
-ALL=(onnx tensor npy bundle policy)
+ALL=(onnx tensor npy bundle policy sweepio)
 WANT=("$@")
 ((${#WANT[@]})) || WANT=("${ALL[@]}")
 
@@ -55,10 +55,6 @@ fi
 targets=()
 for h in "${WANT[@]}"; do
 	case " ${ALL[*]} " in *" $h "*) ;; *) echo "fuzz: unknown harness '$h'" >&2; exit 2 ;; esac
-	# fuzz_policy exists once analysis/policyfile.c does
-	if [ "$h" = policy ] && [ ! -f analysis/policyfile.c ]; then
-		continue
-	fi
 	targets+=("tests/fuzz/fuzz_$h")
 done
 nice -n 10 ninja -C "$FUZZ_DIR" "${targets[@]}" >/dev/null || nice -n 10 ninja -C "$FUZZ_DIR" "${targets[@]}"
@@ -78,7 +74,7 @@ fi
 
 # Largest input per harness: real files are bigger, but structure, not size,
 # is what these parsers get wrong.
-declare -A MAX_LEN=([onnx]=16384 [tensor]=4096 [npy]=4096 [bundle]=4096 [policy]=16384)
+declare -A MAX_LEN=([onnx]=16384 [tensor]=4096 [npy]=4096 [bundle]=4096 [policy]=16384 [sweepio]=16384)
 
 export OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}

@@ -2,7 +2,7 @@
 # The second README command (and CI's): install what is missing, build, run
 # every test suite verbosely; then rebuild with AddressSanitizer and
 # UndefinedBehaviorSanitizer and run every suite again; then fuzz every parser
-# for a minute (scripts/fuzz.sh, clang + libFuzzer); then run the threaded
+# for 50 s each (scripts/fuzz.sh, clang + libFuzzer); then run the threaded
 # tests (worker, queue, cancellation, concurrent saves) under ThreadSanitizer.
 #
 # Skip steps locally: QLENS_SKIP_SANITIZERS=1 (ASan and TSan), QLENS_FUZZ=0,
@@ -32,7 +32,7 @@ fi
 
 # libFuzzer harnesses (clang), 60 s each; QLENS_FUZZ=0 skips them.
 if [ "${QLENS_FUZZ:-1}" != 0 ]; then
-	bash scripts/fuzz.sh "${QLENS_FUZZ_SECONDS:-60}"
+	bash scripts/fuzz.sh "${QLENS_FUZZ_SECONDS:-50}"
 fi
 
 # ThreadSanitizer (gcc): only the tests that run threads - the session's worker,
