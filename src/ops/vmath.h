@@ -31,10 +31,10 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 
-static inline __m512 vm_exp(__m512 x)
+/* e^c = 2^n p for c already clamped to [-87, 88]: n = round(c / ln 2) into *n, and p = e^r
+ * by the Taylor polynomial at r = c - n ln 2 (ln 2 in two parts). */
+static inline __m512 vm_exp_poly(__m512 c, __m512 *n_out)
 {
-	const __m512 c = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)),
-				       _mm512_set1_ps(88.0f));
 	const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)),
 					      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
@@ -46,7 +46,16 @@ static inline __m512 vm_exp(__m512 x)
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	*n_out = n;
+	return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+}
+
+static inline __m512 vm_exp(__m512 x)
+{
+	const __m512 c = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)),
+				       _mm512_set1_ps(88.0f));
+	__m512 n;
+	const __m512 p = vm_exp_poly(c, &n);
 	/* 2^n: n in [-126, 127] after the clamp */
 	__m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)),
 				      23);
@@ -67,19 +76,8 @@ static inline __m512 vm_exp(__m512 x)
  */
 static inline __m512 vm_exp_nonpos(__m512 x)
 {
-	const __m512 c = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);
-	const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)),
-					      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	__m512 n;
+	const __m512 p = vm_exp_poly(_mm512_max_ps(_mm512_set1_ps(-87.0f), x), &n);
 	__m512 y = _mm512_scalef_ps(p, n);
 	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.5f), _CMP_LT_OQ), y,
 				    _mm512_setzero_ps());

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,13 +292,11 @@ static void test_presets_and_specs(void **state)
 	graph_free(g);
 }
 
-/* x -> Conv -> Flatten -> Transpose -> Gemm: the Gemm's input is the Conv's output,
- * rearranged.  Calibrated on the same values, it gets the Conv output's parameters, so
- * the Gemm's input Q/DQ is skipped (in_src), which must leave every bit as it is: the
- * run without the skip gives the same output, in every preset. */
-static void test_requantize_through_moves(void **state)
+/* x[N,C,1,1] -> Conv -> Flatten -> the ops named in `between` (one input each; a
+ * Transpose swaps the two axes) -> Gemm -> z: nodes conv 0, flat 1, then `between`, then
+ * the Gemm. */
+static struct graph *conv_to_gemm(const char *const *between, int n_between)
 {
-	(void)state;
 	static const int64_t perm[2] = { 1, 0 };
 	struct graph *g = graph_new();
 	assert_non_null(g);
@@ -305,15 +304,33 @@ static void test_requantize_through_moves(void **state)
 	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
 	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
 	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
-	int y = mid(g, "y"), f = mid(g, "f"), t = mid(g, "t"), r = mid(g, "r"), z = mid(g, "z");
+	int y = mid(g, "y"), v = mid(g, "f"), z = mid(g, "z");
 	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
-	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
+	node(g, "flat", "Flatten", IN(y), v, NULL, 0);
 	struct attr tp = { .name = "perm", .type = ATTR_INTS, .ints = perm, .n = 2 };
-	node(g, "tr", "Transpose", IN(f), t, &tp, 1);
-	node(g, "tr2", "Transpose", IN(t), r, &tp, 1);
-	node(g, "gemm", "Gemm", IN(r, gw, bv), z, NULL, 0);
+	for (int i = 0; i < n_between; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "m%d", i);
+		int next = mid(g, name);
+		bool tr = strcmp(between[i], "Transpose") == 0;
+		node(g, name, between[i], IN(v), next, tr ? &tp : NULL, tr ? 1 : 0);
+		v = next;
+	}
+	node(g, "gemm", "Gemm", IN(v, gw, bv), z, NULL, 0);
 	output(g, z);
 	finalize(g);
+	return g;
+}
+
+/* x -> Conv -> Flatten -> Transpose -> Gemm: the Gemm's input is the Conv's output,
+ * rearranged.  Calibrated on the same values, it gets the Conv output's parameters, so
+ * the Gemm's input Q/DQ is skipped (in_src), which must leave every bit as it is: the
+ * run without the skip gives the same output, in every preset. */
+static void test_requantize_through_moves(void **state)
+{
+	(void)state;
+	static const char *const moves[] = { "Transpose", "Transpose" };
+	struct graph *g = conv_to_gemm(moves, 2);
 	struct tensor xt;
 	make_data(&xt);
 	const char *presets[] = { "int8", "w4a8", "w8a16", "fp8e4m3", "fp16", "bf16" };
@@ -345,19 +362,8 @@ static void test_requantize_through_moves(void **state)
 static void test_requantize_after_compute(void **state)
 {
 	(void)state;
-	struct graph *g = graph_new();
-	assert_non_null(g);
-	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
-	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
-	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
-	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
-	int y = mid(g, "y"), f = mid(g, "f"), a = mid(g, "a"), z = mid(g, "z");
-	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
-	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
-	node(g, "act", "Neg", IN(f), a, NULL, 0);
-	node(g, "gemm", "Gemm", IN(a, gw, bv), z, NULL, 0);
-	output(g, z);
-	finalize(g);
+	static const char *const neg[] = { "Neg" };
+	struct graph *g = conv_to_gemm(neg, 1);
 	struct tensor xt;
 	struct calib_data cal;
 	struct sim s;
@@ -395,18 +401,7 @@ static void test_prepare_from_previous(void **state)
 {
 	(void)state;
 	struct err e = { 0 };
-	struct graph *g = graph_new();
-	assert_non_null(g);
-	int x = input(g, "x", 4, DIMS(-1, C, 1, 1));
-	int wv = constant(g, "W", DT_FLOAT, 4, DIMS(C, C, 1, 1), Wspread);
-	int bv = constant(g, "B", DT_FLOAT, 1, DIMS(C), B);
-	int gw = constant(g, "GW", DT_FLOAT, 2, DIMS(C, C), Wspread);
-	int y = mid(g, "y"), f = mid(g, "f"), z = mid(g, "z");
-	node(g, "conv", "Conv", IN(x, wv, bv), y, NULL, 0);
-	node(g, "flat", "Flatten", IN(y), f, NULL, 0);
-	node(g, "gemm", "Gemm", IN(f, gw, bv), z, NULL, 0);
-	output(g, z);
-	finalize(g);
+	struct graph *g = conv_to_gemm(NULL, 0);
 	struct tensor xt;
 	struct calib_data cal;
 	make_data(&xt);
