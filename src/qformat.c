@@ -377,18 +377,21 @@ static NN_CLONES void run_fp16_c(const float *x, float *y, int64_t n)
  * same bits.  A third of fq_fp16's time.  Masked stores only for the tail
  * (they are slow on some CPUs).
  */
+/* an immediate operand, also at -O0 (where the intrinsic is a macro) */
+#define FP16_RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 static void run_fp16_avx512(const float *x, float *y, int64_t n)
 {
-	const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 	int64_t i = 0;
 	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), rn)));
+		_mm512_storeu_ps(y + i,
+				 _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), FP16_RN)));
 	if (i < n) {
 		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
 		__m512 v = _mm512_maskz_loadu_ps(k, x + i);
-		_mm512_mask_storeu_ps(y + i, k, _mm512_cvtph_ps(_mm512_cvtps_ph(v, rn)));
+		_mm512_mask_storeu_ps(y + i, k, _mm512_cvtph_ps(_mm512_cvtps_ph(v, FP16_RN)));
 	}
 }
+#undef FP16_RN
 #pragma GCC pop_options
 #endif
 
