@@ -54,11 +54,8 @@
 
 #include "ops/nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define QF_X86 1
+#if NN_X86 /* GCC pragmas below */
 #include <immintrin.h>
-#else
-#define QF_X86 0
 #endif
 
 /* ---- the table ------------------------------------------------------------ */
@@ -367,7 +364,7 @@ static NN_CLONES void run_fp16_c(const float *x, float *y, int64_t n)
 	FQ_LOOP_(fq_fp16(xi));
 }
 
-#if QF_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /*
@@ -397,7 +394,7 @@ static void run_fp16_avx512(const float *x, float *y, int64_t n)
 
 static void run_fp16(const float *x, float *y, int64_t n)
 {
-#if QF_X86
+#if NN_X86
 	if (nn_have_avx512()) {
 		run_fp16_avx512(x, y, n);
 		return;

@@ -43,13 +43,12 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define CDIR_X86 1
+#include "nn_util.h"
+
+#if NN_X86 /* GCC pragmas below */
 #include <immintrin.h>
 
 #include "vmath.h"
-#else
-#define CDIR_X86 0
 #endif
 
 /* Limits that keep the tables small and the flat offsets in int32. */
@@ -62,7 +61,7 @@
 /* Floats after the split planes that junk lanes may read. */
 #define CDIR_SLACK 64
 
-bool cdir_supported(void) { return CDIR_X86 && nn_have_avx512(); }
+bool cdir_supported(void) { return NN_X86 && nn_have_avx512(); }
 
 /*
  * Tiles are 4 output channels x v vectors (v <= CDIR_VMAX).  Measured on Zen 5 (the machine
@@ -336,7 +335,7 @@ void cdir_pack(struct cdir *d, const float *w, const float *bias, float *dst)
 	d->pre_b = bias;
 }
 
-#if CDIR_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 

@@ -29,11 +29,8 @@
 #include "fused.h"
 #include "nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define FUSED_X86 1
+#if NN_X86 /* GCC pragmas below */
 #include "vmath.h"
-#else
-#define FUSED_X86 0
 #endif
 
 /* --- Linear -------------------------------------------------------------- */
@@ -94,7 +91,7 @@ static enum status lin_prepare(struct step *s, const struct tensor *const *in, i
 	if (p.m > INT_MAX)
 		return err_set(e, ERR_LIMIT, "fused Linear: too many rows");
 	p.nv = (p.n + 15) / 16;
-	p.avx512 = FUSED_X86 && nn_have_avx512();
+	p.avx512 = NN_X86 && nn_have_avx512();
 	out[0]->dtype = DT_FLOAT;
 	out[0]->shape = x->shape;
 	out[0]->shape.dim[x->shape.rank - 1] = p.n;
@@ -119,7 +116,7 @@ static enum status lin_prepare(struct step *s, const struct tensor *const *in, i
 	return OK;
 }
 
-#if FUSED_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 
@@ -226,7 +223,7 @@ static enum status lin_run(const struct step *s, const struct tensor *const *in,
 	const float *x = in[0]->data, *w = in[1]->data;
 	const float *b = n_in > 2 && in[2] ? in[2]->data : NULL;
 	float *y = out[0]->data;
-#if FUSED_X86
+#if NN_X86
 	if (p->avx512) {
 		const float *wpk = p->pre;
 		if (!wpk || w != p->pre_w || b != p->pre_b) {
@@ -286,7 +283,7 @@ static enum status attn_prepare(struct step *s, const struct tensor *const *in, 
 	if (p.m < 1 || p.n < 1 || p.m > (int64_t)1 << 20)
 		return err_set(e, ERR_LIMIT, "fused attention: sizes out of range");
 	p.ms = (p.m + 15) / 16 * 16;
-	p.avx512 = FUSED_X86 && nn_have_avx512();
+	p.avx512 = NN_X86 && nn_have_avx512();
 	struct attn_params *pp = malloc(sizeof *pp);
 	if (!pp)
 		return err_set(e, ERR_NOMEM, "out of memory");
@@ -328,7 +325,7 @@ static void attn_generic(const struct attn_params *p, const float *q, const floa
 	}
 }
 
-#if FUSED_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 
@@ -487,7 +484,7 @@ static enum status attn_run(const struct step *s, const struct tensor *const *in
 {
 	const struct attn_params *p = s->params;
 	const float sv = *(const float *)in[2]->data;
-#if FUSED_X86
+#if NN_X86
 	if (p->avx512) {
 		attn_avx512(p, in[0]->data, in[1]->data, sv, in[3]->data, out[0]->data, scratch);
 		return OK;

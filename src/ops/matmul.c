@@ -22,11 +22,8 @@
 
 #include "nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define MM_X86 1
+#if NN_X86 /* GCC pragmas below */
 #include <immintrin.h>
-#else
-#define MM_X86 0
 #endif
 
 /* Products the small kernel takes: at most 64 columns (four vectors) and not much work. */
@@ -46,7 +43,7 @@ struct matmul_params {
 	bool small;			/* per-batch products through small_avx512 */
 };
 
-#if MM_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /*
@@ -195,7 +192,7 @@ enum status op_matmul_prepare(struct step *s, const struct tensor *const *in, in
 		return st;
 	if (p.fold && p.nbatch * p.m > INT_MAX)
 		p.fold = false;
-	p.small = MM_X86 && !p.fold && p.n <= MM_SMALL_N && p.m * p.k <= MM_SMALL_MK &&
+	p.small = NN_X86 && !p.fold && p.n <= MM_SMALL_N && p.m * p.k <= MM_SMALL_MK &&
 		  nn_have_avx512();
 
 	struct matmul_params *pp = malloc(sizeof *pp);
@@ -229,7 +226,7 @@ enum status op_matmul_run(const struct step *s, const struct tensor *const *in, 
 	int64_t idx[MM_MAX_BATCH] = { 0 };
 	int64_t offa = 0, offb = 0;
 	for (int64_t t = 0; t < p->nbatch; t++) {
-#if MM_X86
+#if NN_X86
 		if (p->small)
 			small_avx512(a + offa, b + offb, y + t * m * n, m, k, n);
 		else

@@ -17,11 +17,8 @@
 
 #include "nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas in vmath.h */
-#define NN_X86 1
+#if NN_X86 /* GCC pragmas in vmath.h */
 #include "vmath.h"
-#else
-#define NN_X86 0
 #endif
 
 int64_t nn_prod(const int64_t *v, int n)
@@ -47,7 +44,7 @@ char *nn_dims_str(const int64_t *v, int n, char *buf, size_t size)
 
 bool nn_have_avx512(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
+#if NN_X86
 	/* 0 unknown, 1 no, 2 yes; racing first calls compute the same answer */
 	static _Atomic int have;
 	int h = atomic_load_explicit(&have, memory_order_relaxed);

@@ -78,6 +78,17 @@ void nn_epilogue(const struct step_epilogue *epi, float *y, const float *res, in
 bool nn_have_avx512(void);
 
 /*
+ * NN_X86: 1 where the AVX-512 kernels are compiled (x86-64 with GCC, whose target pragmas
+ * and attributes they use), chosen at run time by nn_have_avx512(); 0 elsewhere.  A file
+ * with such kernels includes <immintrin.h> (or vmath.h) under #if NN_X86.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_X86 1
+#else
+#define NN_X86 0
+#endif
+
+/*
  * NN_CLONES on a function: also compile it for AVX-512F and AVX2 and pick one at load time
  * (GNU ifunc).  Same C, same IEEE operations (C11: no contraction into FMAs), so the same
  * bits; unlike the kernels above, QLENS_NO_AVX512 does not reach them.  Empty with clang and

@@ -26,11 +26,8 @@
 
 #include "nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define NORM_X86 1
+#if NN_X86 /* GCC pragmas below */
 #include <immintrin.h>
-#else
-#define NORM_X86 0
 #endif
 
 /* --- BatchNormalization -------------------------------------------------- */
@@ -222,7 +219,7 @@ enum status op_layernorm_prepare(struct step *s, const struct tensor *const *in,
 	return OK;
 }
 
-#if NORM_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /* Rows of n floats: y = (x - mean) * inv * scale (+ bias), mean and inv optionally stored. */
@@ -338,7 +335,7 @@ enum status op_layernorm_run(const struct step *s, const struct tensor *const *i
 	const float *x = in[0]->data;
 	float *y = out[0]->data;
 	const int64_t inner = p->inner;
-#if NORM_X86
+#if NN_X86
 	if (inner > 0 && nn_have_avx512()) {
 		ln_rows_avx512(x, y, p->outer, inner, scale, bias, p->eps, mean_out, inv_out);
 		return OK;

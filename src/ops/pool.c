@@ -22,11 +22,8 @@
 
 #include "nn_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) /* GCC pragmas below */
-#define POOL_X86 1
+#if NN_X86 /* GCC pragmas below */
 #include <immintrin.h>
-#else
-#define POOL_X86 0
 #endif
 
 struct pool_params {
@@ -164,7 +161,7 @@ static inline void fold_interior(const float *restrict r, float *restrict yr, in
 	}
 }
 
-#if POOL_X86
+#if NN_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /* One output row of a 2x2 stride-2 max pool from input rows r0, r1 (ow <= 16 outputs, so the
@@ -214,8 +211,8 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 	 * full rows take a direct two-row kernel */
 	const bool max22 = is_max && KW == 2 && w->k[1] == 2 && w->k[0] == 1 && sw == 2 &&
 			   dw == 1 && a == 0 && b == OW;
-	const bool max22v = POOL_X86 && max22 && OW <= 16 && nn_have_avx512();
-	(void)max22v; /* read only where POOL_X86 (GCC on x86-64) */
+	const bool max22v = NN_X86 && max22 && OW <= 16 && nn_have_avx512();
+	(void)max22v; /* read only where NN_X86 (GCC on x86-64) */
 	for (int64_t pl = 0; pl < p->planes; pl++) {
 		const float *xp = x + pl * isp;
 		for (int64_t od = 0; od < w->out[0]; od++)
@@ -226,7 +223,7 @@ static void pool_rows_f32(const struct pool_params *p, const float *x, float *y,
 				const float *restrict r0 =
 					xp + (A->start * H + B->start) * W - w->pad0[2];
 				const float *restrict r1 = r0 + dh * W;
-#if POOL_X86
+#if NN_X86
 				if (max22v) {
 					max22_row_avx512(r0, r1, yr, OW);
 					continue;
