@@ -219,7 +219,7 @@ static void tile32(const void *inv, void *outv, int64_t ni, int64_t nj, int64_t 
 static void copy_runs(unsigned char *restrict y, const unsigned char *restrict x, size_t bytes,
 		      int64_t n, int64_t xs, int64_t ys)
 {
-	if (bytes == 64) {
+	if (bytes == 64) { /* an attention head's 16 floats: one constant-size copy */
 		for (int64_t k = 0; k < n; k++)
 			memcpy(y + k * ys, x + k * xs, 64);
 	} else if (bytes % 16 == 0 && bytes <= 256) {
@@ -254,16 +254,17 @@ enum status op_transpose_run(const struct step *s, const struct tensor *const *i
 	int64_t idx[TENSOR_MAX_RANK] = { 0 }, ioff = 0, ooff = 0;
 	/* rows: the innermost outer axis in one call */
 	int n_walk = p->n_outer;
-	int64_t runs = 1;
+	int64_t runs = 1, run_is = 0, run_os = 0;
 	if (p->mode == TR_ROWS && n_walk > 0) {
 		runs = p->odim[--n_walk];
+		run_is = p->istr[n_walk] * (int64_t)es;
+		run_os = p->ostr[n_walk] * (int64_t)es;
 		n_iter /= runs;
 	}
 	for (int64_t it = 0; it < n_iter; it++) {
 		if (p->mode == TR_ROWS)
 			copy_runs(y + (size_t)ooff * es, x + (size_t)ioff * es, row_bytes, runs,
-				  p->n_outer > n_walk ? p->istr[n_walk] * (int64_t)es : 0,
-				  p->n_outer > n_walk ? p->ostr[n_walk] * (int64_t)es : 0);
+				  run_is, run_os);
 		else
 			tile(x + (size_t)ioff * es, y + (size_t)ooff * es, p->ni, p->nj, p->sa,
 			     p->so);
