@@ -346,6 +346,7 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, int ca
 	double *ratio = malloc(sizeof(double) * (size_t)(n_edits + 1));
 	double *big = malloc(sizeof(double) * (size_t)(n_edits + 1));
 	double *bounds = malloc(sizeof(double) * (size_t)(n_edits + 1));
+	double *macs = malloc(sizeof(double) * (size_t)(n_edits + 1));
 	double *t_first = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
 	double *t_final = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
 	double *t_ratio = malloc(sizeof(double) * (size_t)(rounds * n_edits + 1));
@@ -372,7 +373,7 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, int ca
 					die("policy", &e);
 				getrusage(RUSAGE_SELF, &ru1);
 				double bound = 2.0 * (double)sn.policy.run_macs / (rate * 1e9);
-				bounds[n] = (double)sn.policy.run_macs; /* MACs; the bound at the end */
+				macs[n] = (double)sn.policy.run_macs;
 				t_first[n * rounds + round] = sn.policy.first_s;
 				t_final[n * rounds + round] = sn.policy.final_s;
 				t_ratio[n * rounds + round] = bound > 0 ? sn.policy.final_s / bound : 0;
@@ -396,7 +397,7 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, int ca
 	double rate = pct(rates, rounds, 50);
 	for (int k = 0; k < n; k++) {
 		/* an edit's bound at the rounds' median rate: which edits count as >= 10 ms */
-		bounds[k] = 2.0 * bounds[k] / (rate * 1e9);
+		bounds[k] = 2.0 * macs[k] / (rate * 1e9);
 		first[k] = pct(t_first + k * rounds, rounds, 50);
 		final[k] = pct(t_final + k * rounds, rounds, 50);
 		/* an undo runs nothing (the figures come from the cache): no bound; below
@@ -464,6 +465,7 @@ static void bench_latency(const char *path, int threads, size_t cache_mb, int ca
 	free(ratio);
 	free(big);
 	free(bounds);
+	free(macs);
 	free(t_first);
 	free(t_final);
 	free(t_ratio);
