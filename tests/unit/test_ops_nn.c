@@ -921,6 +921,44 @@ static void test_global_pools(void **state)
 	result_fini(&r);
 }
 
+/* GlobalAveragePool runs several planes at a time; each plane's mean keeps the bits of
+ * four partial sums over i mod 4 (the tail into the first), added as (0+1)+(2+3). */
+static void test_global_avgpool_bits(void **state)
+{
+	(void)state;
+	const int64_t cases[][3] = { { 3, 11, 49 }, { 2, 8, 196 }, { 1, 9, 15 }, { 4, 17, 3 },
+				     { 1, 16, 1 }, { 2, 5, 64 } };
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		const int64_t n = cases[k][0], c = cases[k][1], sp = cases[k][2];
+		float *x = frand_buf(n * c * sp);
+		for (int64_t i = 0; i < n * c * sp; i++)
+			x[i] *= (float)(1 + i % 7) * 1e3f; /* magnitudes whose sums round */
+		struct tensor tx = ften(shp(3, n, c, sp), x);
+		const struct tensor *in[] = { &tx };
+		struct result r;
+		struct err e;
+		struct tnode t;
+		tn_init(&t, "GlobalAveragePool");
+		assert_int_equal(run_op(&t, in, 1, &r, 1, &e), OK);
+		expect_shape(&r.out[0], shp(3, n, c, 1));
+		const float *y = r.out[0].data;
+		for (int64_t pl = 0; pl < n * c; pl++) {
+			const float *xp = x + pl * sp;
+			float s[4] = { 0, 0, 0, 0 };
+			int64_t i = 0;
+			for (; i + 4 <= sp; i += 4)
+				for (int l = 0; l < 4; l++)
+					s[l] += xp[i + l];
+			for (; i < sp; i++)
+				s[0] += xp[i];
+			float want = ((s[0] + s[1]) + (s[2] + s[3])) / (float)sp;
+			assert_memory_equal(&y[pl], &want, sizeof want);
+		}
+		result_fini(&r);
+		free(x);
+	}
+}
+
 /* --- normalization ------------------------------------------------------- */
 
 static void test_batchnorm(void **state)
@@ -1509,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_avgpool),
 		cmocka_unit_test(test_pool_random),
 		cmocka_unit_test(test_global_pools),
+		cmocka_unit_test(test_global_avgpool_bits),
 		cmocka_unit_test(test_batchnorm),
 		cmocka_unit_test(test_layernorm),
 		cmocka_unit_test(test_layernorm_rows),
