@@ -802,7 +802,8 @@ done:
  *     keep v  iff  uses(v) * (candidates + 1) * recompute(v) >= CACHE_BYTE_COST * bytes(v)
  * with uses(v) = single-node changes reading v from outside, recompute(v) =
  * per-sample MACs of the chain plus CACHE_ELEM_COST per element it writes
- * (elementwise ops have no MACs but real cost), bytes(v) per sample.
+ * (elementwise ops have no MACs but real cost; a node without MACs that reads
+ * more than it writes, a pooling, counts what it reads), bytes(v) per sample.
  * Filling a cache on these machines costs ~5 ns per byte (first-touch page
  * faults on a lazily backed VM, plus the copy); recomputing runs at ~0.05 ns
  * per MAC on two threads: a byte weighs ~100 MACs here, much less on bare
@@ -819,11 +820,16 @@ static double node_recompute(const struct engine *en, int ni)
 	const struct node *n = &en->g->nodes[ni];
 	struct node_cost c;
 	plan_node_cost(en->ref, ni, &c);
-	double cost = (double)c.macs;
+	double written = 0, read = 0;
 	for (int k = 0; k < n->n_outputs; k++)
 		if (n->outputs[k] >= 0)
-			cost += CACHE_ELEM_COST * (double)tensor_numel(plan_value(en->ref, n->outputs[k]));
-	return cost;
+			written += (double)tensor_numel(plan_value(en->ref, n->outputs[k]));
+	for (int k = 0; k < n->n_inputs; k++)
+		if (n->inputs[k] >= 0 && !plan_value_is_const(en->ref, n->inputs[k]))
+			read += (double)tensor_numel(plan_value(en->ref, n->inputs[k]));
+	/* without MACs, a node costs what it streams: a pooling reads far more than it writes */
+	double elems = c.macs == 0 && read > written ? read : written;
+	return (double)c.macs + CACHE_ELEM_COST * elems;
 }
 
 /* Per-sample cost of recomputing node ni and whatever it reads that is not
