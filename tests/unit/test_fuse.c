@@ -533,11 +533,68 @@ static void test_depthwise_chain(void **state)
 	}
 }
 
+/* Pointwise Conv + residual Add + Clip (MobileNet's projection with its shortcut) fused, on
+ * maps whose last vector is partly filled: bit for bit the bias, one fused multiply-add per
+ * input channel in order, the residual, the clip - the separate nodes' result. */
+static void test_pointwise_residual(void **state)
+{
+	(void)state;
+	if (!nn_have_avx512())
+		skip(); /* the generic path multiplies through OpenBLAS, in its own order */
+	static const struct { int n, c, h, w; } cases[] = { { 3, 6, 7, 7 }, { 5, 9, 14, 14 },
+							    { 4, 5, 6, 6 }, { 7, 4, 2, 2 },
+							    { 2, 8, 5, 5 } };
+	static const float lo = -0.5f, hi = 0.75f;
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		const int nn = cases[ci].n, cc = cases[ci].c, sp = cases[ci].h * cases[ci].w;
+		float *x = fill(nn * cc * sp, 80 + (unsigned)ci, -3.0f);
+		float *wt = fill(cc * cc, 90 + (unsigned)ci, -2.0f), *b = fill(cc, 95, -2.0f);
+		struct graph *g = graph_new();
+		g->opset = 13;
+		int in = input(g, "x", 4, DIMS(-1, cc, cases[ci].h, cases[ci].w));
+		int cw = constant(g, "w", DT_FLOAT, 4, DIMS(cc, cc, 1, 1), wt);
+		int cb = constant(g, "b", DT_FLOAT, 1, DIMS(cc), b);
+		int cl = constant(g, "lo", DT_FLOAT, 0, NULL, &lo);
+		int ch = constant(g, "hi", DT_FLOAT, 0, NULL, &hi);
+		int y = mid(g, "pw"), s = mid(g, "sum"), o = mid(g, "clip");
+		node(g, "pw", "Conv", IN(in, cw, cb), y, NULL, 0);
+		node(g, "add", "Add", IN(y, in), s, NULL, 0);
+		node(g, "clip", "Clip", IN(s, cl, ch), o, NULL, 0);
+		output(g, o);
+		finalize(g);
+		struct shape sh = shape_make(4, DIMS(nn, cc, cases[ci].h, cases[ci].w));
+		struct err e = { 0 };
+		struct tensor tin = tensor_view(DT_FLOAT, &sh, x);
+		struct plan *pf = plan_shape(g, &sh, true, NULL);
+		assert_int_equal(plan_run(pf, &tin, NULL, &e), OK);
+		const float *got = plan_value(pf, o)->data;
+		for (int n = 0; n < nn; n++)
+			for (int m = 0; m < cc; m++)
+				for (int q = 0; q < sp; q++) {
+					float acc = b[m];
+					for (int c = 0; c < cc; c++)
+						acc = fmaf(wt[m * cc + c], x[(n * cc + c) * sp + q], acc);
+					acc += x[(n * cc + m) * sp + q];
+					float want = acc < lo ? lo : acc > hi ? hi : acc;
+					float v = got[(n * cc + m) * sp + q];
+					if (memcmp(&v, &want, sizeof v))
+						fail_msg("case %zu n%d m%d q%d: %a, want %a", ci, n, m, q,
+							 (double)v, (double)want);
+				}
+		plan_free(pf);
+		graph_free(g);
+		free(x);
+		free(wt);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conv_bn_relu),
 		cmocka_unit_test(test_residual_diamond),
+		cmocka_unit_test(test_pointwise_residual),
 		cmocka_unit_test(test_clip_leaky_nan),
 		cmocka_unit_test(test_visible_values_stay),
 		cmocka_unit_test(test_observation),

@@ -495,6 +495,52 @@ static void test_conv_random_paths(void **state)
 	}
 }
 
+/* Pointwise convolutions through the direct kernels: every output is the bias and then one
+ * fused multiply-add per input channel in order, whatever lane of which tile carries it.
+ * Maps whose last vector holds 1-9 positions or 16, one sample and many (vectors of several
+ * samples in one tile); output channels not a multiple of the tile. */
+static void test_conv_pointwise_bits(void **state)
+{
+	(void)state;
+	if (!nn_have_avx512())
+		skip(); /* the generic path multiplies through OpenBLAS, in its own order */
+	static const int cases[][5] = { /* n, c, m, h, w */
+		{ 5, 8, 6, 7, 7 }, { 6, 16, 13, 7, 7 }, { 3, 5, 4, 14, 14 }, { 9, 7, 5, 2, 2 },
+		{ 4, 3, 9, 6, 6 }, { 2, 6, 6, 4, 4 }, { 4, 6, 5, 3, 3 }, { 1, 8, 6, 7, 7 },
+		{ 40, 12, 7, 7, 7 },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		const int n = cases[k][0], c = cases[k][1], m = cases[k][2];
+		const int sp = cases[k][3] * cases[k][4];
+		float *x = frand_buf((int64_t)n * c * sp), *w = frand_buf((int64_t)m * c);
+		float *b = frand_buf(m);
+		struct tensor tx = ften(shp(4, n, c, cases[k][3], cases[k][4]), x);
+		struct tensor tw = ften(shp(4, m, c, 1, 1), w), tb = ften(shp(1, m), b);
+		const struct tensor *in[] = { &tx, &tw, &tb };
+		struct tnode t;
+		tn_init(&t, "Conv");
+		struct result r;
+		struct err e;
+		assert_int_equal(run_op(&t, in, 3, &r, 1, &e), OK);
+		const float *y = r.out[0].data;
+		for (int i = 0; i < n; i++)
+			for (int o = 0; o < m; o++)
+				for (int q = 0; q < sp; q++) {
+					float acc = b[o];
+					for (int ci = 0; ci < c; ci++)
+						acc = fmaf(w[o * c + ci], x[((int64_t)i * c + ci) * sp + q], acc);
+					const float *got = &y[((int64_t)i * m + o) * sp + q];
+					if (memcmp(got, &acc, sizeof acc))
+						fail_msg("case %zu: sample %d channel %d position %d: %a, want %a",
+							 k, i, o, q, (double)*got, (double)acc);
+				}
+		result_fini(&r);
+		free(x);
+		free(w);
+		free(b);
+	}
+}
+
 static void test_conv_errors(void **state)
 {
 	float buf[4096] = { 0 };
@@ -1537,6 +1583,7 @@ int main(void)
 		cmocka_unit_test(test_conv_grouped),
 		cmocka_unit_test(test_conv_autopad),
 		cmocka_unit_test(test_conv_random_paths),
+		cmocka_unit_test(test_conv_pointwise_bits),
 		cmocka_unit_test(test_conv_errors),
 		cmocka_unit_test(test_convtranspose_basic),
 		cmocka_unit_test(test_convtranspose_random),
