@@ -33,7 +33,8 @@
  * usage: bench-sweep [--sweep BUNDLE] [--latency BUNDLE]... [--threads N]
  *                    [--cache-mb N] [--cancels N] [--rounds R] [--only TEXT]
  *                    [--verbose]
- * --rounds R runs the edits of (b) R times and reports each edit's median.
+ * --rounds R runs the sweep of (a) R times and reports the median of the rounds' ratios,
+ * and runs the edits of (b) R times and reports each edit's median.
  * --only TEXT edits only the layers whose names contain TEXT (to profile a
  * few edits over many rounds).
  * Without --sweep / --latency it uses the sample bundles it finds
@@ -183,7 +184,7 @@ static bool same(const struct metrics_summary *a, const struct metrics_summary *
 	       a->kl == b->kl;
 }
 
-static void bench_isolate(const char *path, int threads, size_t budget)
+static void bench_isolate(const char *path, int threads, size_t budget, int rounds)
 {
 	struct err e = { 0 };
 	struct bundle b;
@@ -215,10 +216,19 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 	for (int ni = 0; ni < g->n_nodes; ni++)
 		n_sweep += en.sweepable[ni];
 	bool *active = calloc((size_t)g->n_nodes, sizeof *active);
-	double t_inc = 0, t_full = 0, mac_ratio = 0;
+	double *ratios = calloc((size_t)rounds, sizeof *ratios);
+	double t_inc = 0, t_full = 0, mac_ratio = 0, r_inc = 0, r_full = 0;
 	if (!en.cache.built || engine_cache_baseline(&en, -1, &e))
 		die("the FP32 cache was not filled", &e);
-	for (int ni = 0; ni < g->n_nodes; ni++) {
+	/* each round is the whole sweep both ways; its ratio counts the cache's cost once */
+	for (int round = 0; round < rounds; round++, r_inc = r_full = 0)
+	for (int ni = 0; ni <= g->n_nodes; ni++) {
+		if (ni == g->n_nodes) {
+			ratios[round] = (r_inc + t_cache) / r_full;
+			t_inc += r_inc;
+			t_full += r_full;
+			continue;
+		}
 		if (!en.sweepable[ni])
 			continue;
 		struct metrics_summary inc[ENGINE_MAX_CANDS], full;
@@ -227,7 +237,7 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 		for (int c = 0; c < en.n_cands; c++)
 			if (engine_isolate(&en, ni, c, NULL, &inc[c], &e))
 				die("isolate", &e);
-		t_inc += now() - t0;
+		r_inc += now() - t0;
 		memset(active, 0, (size_t)g->n_nodes * sizeof *active);
 		active[ni] = true;
 		t0 = now();
@@ -237,7 +247,9 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 			equal += same(&inc[c], &full);
 			evals++;
 		}
-		t_full += now() - t0;
+		r_full += now() - t0;
+		if (round)
+			continue;
 		/* the MACs an isolate evaluation of this layer recomputes, per sample */
 		bool *ch = calloc((size_t)g->n_nodes, sizeof *ch), *run = calloc((size_t)g->n_nodes, sizeof *run);
 		ch[ni] = true;
@@ -258,6 +270,10 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 			       100 * suf / tot);
 	}
 	mac_ratio /= n_sweep;
+	evals /= rounds;
+	t_inc /= rounds;
+	t_full /= rounds;
+	double ratio = pct(ratios, rounds, 50); /* sorts them */
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	size_t arena = batch_arena(g, &en, 64);
@@ -265,11 +281,17 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 	printf("(a) isolate sweep of %s: %d layers x %d candidates = %d evaluations, %lld samples\n",
 	       b.name, n_sweep, en.n_cands, evals, (long long)en.ev.x.shape.dim[0]);
 	printf("    incremental %.2f s + FP32 cache %.2f s (%.0f MiB, filled by the reference run: "
-	       "open %.2f s instead of %.2f s)\n", t_inc, t_cache, en.cache.bytes / 1048576.0,
-	       t_open, t_open_plain);
-	printf("    full %.2f s; ratio %.2f with the cache's cost, %.2f without (target <= 0.6); "
-	       "identical results %d/%d\n", t_full, (t_inc + t_cache) / t_full, t_inc / t_full,
-	       equal, evals);
+	       "open %.2f s instead of %.2f s)%s\n", t_inc, t_cache, en.cache.bytes / 1048576.0,
+	       t_open, t_open_plain, rounds > 1 ? "; sweep times are means over the rounds" : "");
+	printf("    full %.2f s; ratio %.3f with the cache's cost%s, %.3f without (target <= 0.6); "
+	       "identical results %d/%d\n", t_full, ratio, rounds > 1 ? " (median of the rounds)" : "",
+	       t_inc / t_full, equal, evals * rounds);
+	if (rounds > 1) {
+		printf("    ratio per round, sorted:");
+		for (int r = 0; r < rounds; r++)
+			printf(" %.3f", ratios[r]);
+		printf("\n");
+	}
 	printf("    the incremental evaluations recompute %.0f%% of the model's MACs on average\n",
 	       100 * mac_ratio);
 	printf("(c) memory: peak RSS %.0f MiB; caches %.0f MiB + plan arenas %d x %.1f MiB = %.0f "
@@ -280,9 +302,10 @@ static void bench_isolate(const char *path, int threads, size_t budget)
 	printf("{\"bench\":\"isolate_sweep\",\"bundle\":\"%s\",\"evaluations\":%d,\"incremental_s\":%.3f,"
 	       "\"cache_fill_s\":%.3f,\"full_s\":%.3f,\"ratio\":%.3f,\"identical\":%d,\"peak_rss_mib\":%.1f,"
 	       "\"cache_mib\":%.1f,\"batch_arena_mib\":%.2f}\n",
-	       b.name, evals, t_inc, t_cache, t_full, (t_inc + t_cache) / t_full, equal, ru.ru_maxrss / 1024.0,
+	       b.name, evals, t_inc, t_cache, t_full, ratio, equal / rounds, ru.ru_maxrss / 1024.0,
 	       en.peak_cache_bytes / 1048576.0, arena / 1048576.0);
 	free(active);
+	free(ratios);
 	engine_fini(&en);
 	graph_free(g);
 	bundle_fini(&b);
@@ -533,7 +556,7 @@ int main(int argc, char **argv)
 	}
 	printf("bench-sweep: %d threads, activation cache budget %zu MiB\n", threads, cache_mb);
 	if (sweep)
-		bench_isolate(sweep, threads, cache_mb << 20);
+		bench_isolate(sweep, threads, cache_mb << 20, rounds);
 	if (n_lat) {
 		printf("    compute bound uses %.1f GFLOP/s (measured again before each round of "
 		       "edits)\n", bound_rate(threads, false));
