@@ -804,15 +804,20 @@ done:
  * per-sample MACs of the chain plus CACHE_ELEM_COST per element it writes
  * (elementwise ops have no MACs but real cost; a node without MACs that reads
  * more than it writes, a pooling, counts what it reads), bytes(v) per sample.
- * Filling a cache on these machines costs ~5 ns per byte (first-touch page
- * faults on a lazily backed VM, plus the copy); recomputing runs at ~0.05 ns
- * per MAC on two threads: a byte weighs ~100 MACs here, much less on bare
- * metal, so the constant leans towards caching.  High-resolution values with
- * cheap producers (ReLU6 after a depthwise convolution, a stem's ReLU) are
- * recomputed instead: the MobileNet sample's cache shrinks about 4-fold.
- * Results never depend on the choice - only time and memory do.
+ * Filling a cache costs ~0.09 ns per byte on this class of machine (the
+ * kernel zeroing fresh pages, then the reference run's copy: 0.07 s for the
+ * MobileNet sample's 760 MiB in bench-sweep); recomputing runs at ~0.01 ns
+ * per MAC on two threads, so a byte weighs ~10 MACs, once.  Reading a cached
+ * value back costs an evaluation no measurable time (bench-sweep with every
+ * evaluation pointed at the same rows of its cached inputs ran no faster).
+ * At 16 only values with nearly free producers stay out (an Add of two cached
+ * values, a reshape of a small one); with 64, the constant before, the
+ * MobileNet sample's expansions and depthwise outputs were recomputed and its
+ * incremental isolate sweep took 2-8 % longer (six interleaved pairs).  What
+ * is kept is bounded by the budget (cache_alloc).  Results never depend on the
+ * choice - only time and memory do.
  */
-#define CACHE_BYTE_COST 64
+#define CACHE_BYTE_COST 16
 #define CACHE_ELEM_COST 4
 
 static double node_recompute(const struct engine *en, int ni)
@@ -852,15 +857,19 @@ static double chain_cost(const struct engine *en, int ni, const bool *keep, int 
 	return cost;
 }
 
-static bool *want_values(const struct engine *en)
+/* Each value's worth per byte, uses(v) * (candidates + 1) * recompute(v) / bytes(v), where
+ * it is kept (at least CACHE_BYTE_COST), else 0. */
+static double *want_values(const struct engine *en)
 {
 	const struct graph *g = en->g;
 	bool *want = calloc((size_t)g->n_values + 1, sizeof *want);
+	double *score = calloc((size_t)g->n_values + 1, sizeof *score);
 	int *uses = calloc((size_t)g->n_values + 1, sizeof *uses);
 	int *last = malloc(((size_t)g->n_values + 1) * sizeof *last);
 	int *stamp = malloc(((size_t)g->n_nodes + 1) * sizeof *stamp);
-	if (!want || !uses || !last || !stamp) {
+	if (!want || !score || !uses || !last || !stamp) {
 		free(want);
+		free(score);
 		free(uses);
 		free(last);
 		free(stamp);
@@ -902,14 +911,16 @@ static bool *want_values(const struct engine *en)
 			const struct tensor *t = plan_value(en->ref, v);
 			double bytes = t->shape.rank >= 1 ? (double)t->nbytes / (double)(t->shape.dim[0] ? t->shape.dim[0] : 1) : 0;
 			double recompute = chain_cost(en, ni, want, stamp, mark++);
-			want[v] = (double)uses[v] * (en->n_cands + 1) * recompute >=
-				  CACHE_BYTE_COST * bytes;
+			double worth = (double)uses[v] * (en->n_cands + 1) * recompute;
+			want[v] = worth >= CACHE_BYTE_COST * bytes;
+			score[v] = want[v] ? worth / (bytes > 0 ? bytes : 1) : 0;
 		}
 	}
+	free(want);
 	free(uses);
 	free(last);
 	free(stamp);
-	return want;
+	return score;
 }
 
 static size_t value_bytes(const struct engine *en, int v)
@@ -936,50 +947,73 @@ static enum status hold(struct engine *en, struct actcache *c, int v, struct err
 	return OK;
 }
 
-/* Make c hold storage for graph outputs when `outputs` (always: they are
- * small), then for wanted values in index order while they fit next to the
- * other cache.  Storage c already holds is kept (reused, not re-faulted);
- * when the wanted set does not fit next to the other cache, the other one is
- * released. */
+struct ranked {
+	double score;
+	int v;
+};
+
+static int by_score(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->v > y->v) - (x->v < y->v);
+}
+
+/*
+ * Make c hold storage for the graph outputs when `outputs` (always: they are small), then
+ * for the wanted values, worth most per byte first, while they fit in half the budget: the
+ * other cache (the FP32 one for sweeps, the policy one for edits) keeps the other half, so
+ * a sweep and the edits the TUI interleaves with it do not evict each other's.  Storage c
+ * already holds is kept (reused, not re-faulted).  Should the two still not fit (a budget
+ * lowered since), the other one is released.
+ */
 static enum status cache_alloc(struct engine *en, struct actcache *c, struct actcache *other,
 			       bool outputs, struct err *e)
 {
 	const struct graph *g = en->g;
-	bool *want = want_values(en);
-	if (!want)
+	double *score = want_values(en);
+	struct ranked *rank = malloc(((size_t)g->n_values + 1) * sizeof *rank);
+	bool *take = calloc((size_t)g->n_values + 1, sizeof *take);
+	if (!score || !rank || !take) {
+		free(score);
+		free(rank);
+		free(take);
 		return err_set(e, ERR_NOMEM, "out of memory");
+	}
 	for (int i = 0; outputs && i < g->n_outputs; i++)
-		want[g->outputs[i]] = plan_value(en->ref, g->outputs[i])->shape.rank >= 1;
-	size_t need = 0;
+		if (plan_value(en->ref, g->outputs[i])->shape.rank >= 1)
+			score[g->outputs[i]] = INFINITY;
+	int n = 0;
 	for (int v = 0; v < g->n_values; v++)
-		if (want[v])
-			need += value_bytes(en, v);
+		if (score[v] > 0 && value_bytes(en, v))
+			rank[n++] = (struct ranked){ score[v], v };
+	qsort(rank, (size_t)n, sizeof *rank, by_score);
+	size_t need = 0, half = en->cache_budget / 2;
+	for (int i = 0; i < n; i++) {
+		size_t bytes = value_bytes(en, rank[i].v);
+		if (rank[i].score == INFINITY || need + bytes <= half) {
+			take[rank[i].v] = true;
+			need += bytes;
+		}
+	}
 	if (other->bytes && need + other->bytes > en->cache_budget) {
 		if (other == &en->pcache)
 			engine_drop_policy_cache(en);
 		else
 			cache_release(en, other);
 	}
-	/* storage of values no longer wanted goes first */
+	/* storage of values no longer taken goes first */
 	for (int v = 0; v < g->n_values; v++)
-		if (c->val[v].data && !want[v])
+		if (c->val[v].data && !take[v])
 			cache_drop_value(c, v);
-	size_t avail = en->cache_budget > other->bytes ? en->cache_budget - other->bytes : 0;
 	enum status st = OK;
-	for (int i = 0; outputs && i < g->n_outputs && !st; i++) {
-		int v = g->outputs[i];
-		if (want[v] && !c->val[v].data)
-			st = hold(en, c, v, e);
-	}
-	for (int v = 0; v < g->n_values && !st; v++) {
-		if (!want[v] || c->val[v].data)
-			continue;
-		size_t bytes = value_bytes(en, v);
-		if (!bytes || c->bytes + bytes > avail)
-			continue;
-		st = hold(en, c, v, e);
-	}
-	free(want);
+	for (int i = 0; i < n && !st; i++)
+		if (take[rank[i].v] && !c->val[rank[i].v].data)
+			st = hold(en, c, rank[i].v, e);
+	free(score);
+	free(rank);
+	free(take);
 	size_t total = en->cache.bytes + en->pcache.bytes;
 	if (total > en->peak_cache_bytes)
 		en->peak_cache_bytes = total;

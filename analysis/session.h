@@ -57,7 +57,7 @@ struct session_opts {
 	int64_t calib_samples;	  /* 0 = all */
 	int threads;		  /* 0 = online CPUs */
 	int batch;		  /* 0 = 64 */
-	int64_t cache_mb;	  /* activation cache budget; 0 = 1024 */
+	int64_t cache_mb;	  /* activation cache budget; 0 = 2048 */
 	bool no_cache;		  /* do not read or write persisted results */
 	const char *cache_dir;	  /* NULL = $XDG_CACHE_HOME/qlens or ~/.cache/qlens */
 	const char *version;	  /* the program's version (part of every cache key) */

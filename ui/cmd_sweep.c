@@ -49,7 +49,7 @@ static const char sweep_help[] =
 	"  --csv FILE         write one CSV line per layer and candidate\n"
 	"  --shard K/N        sweep only shard K of N of the layers (round robin);\n"
 	"                     join the shards' --json files with --merge\n"
-	"  --cache-mb N       memory for cached activations (default 1024)\n"
+	"  --cache-mb N       memory for cached activations (default 2048)\n"
 	"  --calib-samples N  calibrate on the first N samples (default: all)\n"
 	"  --calib-method M   minmax | percentile[:P] | entropy | mse (default minmax)\n"
 	"  --no-cache         neither read nor write persisted results\n"
@@ -281,7 +281,7 @@ int cmd_sweep(int argc, char **argv)
 	struct cli_args a;
 	cli_args_init(&a);
 	int shard_k = 0, shard_n = 0;
-	int64_t cache_mb = 1024;
+	int64_t cache_mb = 2048;
 	bool no_cache = false, merging = false;
 	struct err e = { 0 };
 	int c, rc;

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "policy.h"
 
 static const char *bundle_dir;
 
@@ -159,6 +160,66 @@ static void test_progress_reports(void **state)
 	bundle_fini(&b);
 }
 
+/* The FP32 cache (sweeps start from it) and the policy cache (edits start from it) share the
+ * budget half and half: evaluating a policy after a sweep, and sweeping after the policy,
+ * keeps both; a budget smaller than the wanted values gets each cache at most half of it,
+ * and the figures stay those of running every node. */
+static void test_caches_share_budget(void **state)
+{
+	(void)state;
+	struct err e = { 0 };
+	struct bundle b;
+	struct graph *g = NULL;
+	const char *cands[] = { "int8" };
+	assert_int_equal(bundle_open(bundle_dir, &b, &e), OK);
+	assert_int_equal(bundle_load_model(&b, &g, &e), OK);
+	struct precision p8;
+	struct policy pol;
+	assert_int_equal(precision_preset("int8", &p8, &e), OK);
+	assert_int_equal(policy_init(&pol, g, &p8, &e), OK);
+	size_t wanted = 0;
+	for (int round = 0; round < 2; round++) {
+		/* first all that is wanted fits in half; then only a third of it */
+		size_t budget = round == 0 ? (size_t)1 << 32 : wanted * 2 / 3;
+		struct engine en;
+		if (engine_init(&en, &b, g, cands, 1, 2, 64, 256, budget, &e))
+			fail_msg("%s", e.msg);
+		int node = -1;
+		for (int ni = g->n_nodes - 1; ni >= 0 && node < 0; ni--)
+			if (en.sweepable[ni])
+				node = ni;
+		struct metrics_summary iso, iso2, pq, pq2, full;
+		assert_int_equal(engine_isolate(&en, node, 0, NULL, &iso, &e), OK);
+		size_t fp32 = en.cache.bytes;
+		assert_true(en.cache.built && fp32 > 0 && fp32 <= budget / 2);
+		if (round == 0)
+			wanted = fp32;
+		assert_int_equal(engine_eval_policy(&en, &pol, NULL, &pq, NULL, &e), OK);
+		assert_true(en.pcache.built && en.pcache.bytes > 0 && en.pcache.bytes <= budget / 2);
+		assert_true(en.cache.built);
+		assert_int_equal(en.cache.bytes, fp32);
+		assert_int_equal(engine_isolate(&en, node, 0, NULL, &iso2, &e), OK);
+		assert_true(en.pcache.built);
+		same_summary(&iso, &iso2);
+		/* the policy again, from its cache: as running every node */
+		assert_int_equal(engine_eval_policy(&en, &pol, NULL, &pq2, NULL, &e), OK);
+		same_summary(&pq, &pq2);
+		bool *active = calloc((size_t)g->n_nodes, sizeof *active);
+		for (int k = 0; k < g->n_nodes; k++)
+			active[k] = true;
+		assert_int_equal(engine_eval_full(&en, &en.cand_sim[0], active, NULL, &full, &e), OK);
+		same_summary(&pq, &full);
+		free(active);
+		print_message("budget %zu: FP32 cache %zu bytes, policy cache %zu bytes\n", budget,
+			      en.cache.bytes, en.pcache.bytes);
+		engine_fini(&en);
+	}
+	assert_true(wanted > 0);
+	policy_fini(&pol);
+	graph_free(g);
+	bundle_fini(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -170,6 +231,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_incremental_equals_full),
 		cmocka_unit_test(test_small_cache_equals_full),
 		cmocka_unit_test(test_progress_reports),
+		cmocka_unit_test(test_caches_share_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
