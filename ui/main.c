@@ -35,6 +35,7 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: qlens [BUNDLE|MODEL.onnx] [--calib F.npy --eval F.npy --labels F.npy]\n"
+		   "             [--cache-mb N]\n"
 		   "       qlens COMMAND [ARGS...]\n"
 		   "       qlens --help | --version | --keys\n\n"
 		   "qlens explores how quantization affects each layer of an ONNX model.\n\n"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
 		   "(default: the bundle below): a layer table with each node's sensitivity per\n"
 		   "precision, live accuracy as you change precisions, node details, a Pareto\n"
 		   "view, and policy save/export.  Press ? inside for the keys ('qlens --keys'\n"
-		   "lists them).\n");
+		   "lists them).  --cache-mb N bounds the memory for cached activations\n"
+		   "(default 2048).\n");
 	fprintf(f, "\n'qlens COMMAND --help' describes a command.  A BUNDLE is a folder with\n"
 		   "bundle.json (model, calibration and evaluation data); with no argument\n"
 		   "qlens uses %s.\n", cli_default_bundle());
@@ -80,6 +82,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	/* the explorer: [BUNDLE|MODEL.onnx] [--calib F --eval F --labels F] */
+	/* the explorer: [BUNDLE|MODEL.onnx] [--calib F --eval F --labels F] [--cache-mb N] */
 	return tui_cmd(argc, argv);
 }

@@ -1460,7 +1460,7 @@ static void handle_key(struct tui *t, int key, bool is_char, wint_t wc)
 		dispatch(t, a);
 }
 
-static int tui_run(const char *path, const struct cli_data *data)
+static int tui_run(const char *path, const struct cli_data *data, int64_t cache_mb)
 {
 	if (!path)
 		path = cli_default_bundle();
@@ -1485,7 +1485,7 @@ static int tui_run(const char *path, const struct cli_data *data)
 	worker_sigmask(&wmask);
 	pthread_sigmask(SIG_BLOCK, &wmask, &old);
 	char err[512];
-	struct tui_model *m = tui_model_open(path, data, err, sizeof err);
+	struct tui_model *m = tui_model_open(path, data, cache_mb, err, sizeof err);
 	if (m && crash == TC_SEGV_THREAD) {
 		pthread_t th;
 		if (pthread_create(&th, NULL, test_crash_thread, NULL) == 0)
@@ -1592,27 +1592,39 @@ static int tui_run(const char *path, const struct cli_data *data)
 
 int tui_main(const char *path)
 {
-	return tui_run(path, NULL);
+	return tui_run(path, NULL, 0);
 }
 
 int tui_cmd(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_DATA_OPTIONS, { 0 } };
+	static const struct option opts[] = { CLI_DATA_OPTIONS,
+					      { "cache-mb", required_argument, NULL, 'm' },
+					      { 0 } };
 	struct cli_data data = { 0 };
+	int64_t cache_mb = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c == 'm') {
+			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb)) {
+				fprintf(stderr, "qlens: --cache-mb takes a whole number of MiB from 1 "
+						"(see 'qlens --help')\n");
+				return EXIT_USAGE;
+			}
+			continue;
+		}
 		if (!cli_data_option(c, optarg, &data)) {
 			fprintf(stderr, "qlens: %s '%s' (see 'qlens --help')\n",
 				c == ':' ? "missing the file after" : "unknown command or option",
 				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
+	}
 	if (argc - optind > 1) {
 		fprintf(stderr, "qlens: the explorer takes one bundle or model, not '%s' (see 'qlens "
 				"--help')\n", argv[optind + 1]);
 		return EXIT_USAGE;
 	}
-	return tui_run(optind < argc ? argv[optind] : NULL, &data);
+	return tui_run(optind < argc ? argv[optind] : NULL, &data, cache_mb);
 }

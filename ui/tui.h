@@ -173,8 +173,9 @@ struct tui_model;
  * only on what is known at once (missing files, a model that does not load).
  * *msg receives the error text. */
 struct cli_data;
-struct tui_model *tui_model_open(const char *path, const struct cli_data *data, char *msg,
-				 size_t msg_size);
+/* cache_mb: the session's activation cache budget (0: its default) */
+struct tui_model *tui_model_open(const char *path, const struct cli_data *data, int64_t cache_mb,
+				 char *msg, size_t msg_size);
 void tui_model_free(struct tui_model *m);
 /* The fds that become readable when the session or the helper thread have
  * news (at most 2); returns how many. */

@@ -509,8 +509,8 @@ static void build_rows(struct tui_model *m)
 	}
 }
 
-struct tui_model *tui_model_open(const char *path, const struct cli_data *data, char *msg,
-				 size_t msg_size)
+struct tui_model *tui_model_open(const char *path, const struct cli_data *data, int64_t cache_mb,
+				 char *msg, size_t msg_size)
 {
 	struct tui_model *m = calloc(1, sizeof *m);
 	struct err e = { 0 };
@@ -558,6 +558,7 @@ struct tui_model *tui_model_open(const char *path, const struct cli_data *data, 
 	o.cands = m->cand_ptr;
 	o.n_cands = m->n_cands;
 	o.version = QLENS_VERSION;
+	o.cache_mb = cache_mb;
 	if (session_open(&m->b, m->g, &o, &m->s, &e))
 		goto fail;
 	struct sweep_sel sel = { .kinds = SWEEP_LOCAL | SWEEP_ISOLATE };

@@ -105,6 +105,8 @@ run 2 "explorer: --calib without its file" "$MODEL" --calib
 one_line "explorer: --calib without its file" "missing the file after '--calib'"
 run 2 "explorer: unknown option" "$MODEL" --bogus
 one_line "explorer: unknown option" "unknown command or option '--bogus'"
+run 2 "explorer: --cache-mb 0" "$MODEL" --cache-mb 0
+one_line "explorer: --cache-mb 0" "^qlens: --cache-mb takes a whole number of MiB from 1"
 run 2 "explorer: two models" "$MODEL" "$MODEL"
 one_line "explorer: two models" 'takes one bundle or model'
 

@@ -10,7 +10,8 @@
 # that the terminal (stty -g inside the pane, tmux's cursor, alternate
 # screen, keypad and mouse flags) is restored after q, an error, SIGINT,
 # SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, and crashes raised inside the program
-# through the test-only QLENS_TEST_CRASH (segv, abrt, segv-thread, exit).
+# through the test-only QLENS_TEST_CRASH (segv, abrt, segv-thread, exit);
+# that --cache-mb bounds the memory the activation caches take.
 #
 # usage: tui_test.sh QLENS SOURCE_ROOT
 # Bundle: $QLENS_BUNDLE, else sample-models/fashion-mobilenet when present,
@@ -441,6 +442,24 @@ if [ -f "$MODEL" ] && [ -f "$DATA/calib.npy" ] && [ -f "$DATA/eval.npy" ] && [ -
 	fi
 else
 	echo "# no $DATA: bare-model checks skipped"
+fi
+
+# ---- 9d. --cache-mb bounds the activation caches: once the FP32 reference is
+# measured, the cache it filled is in the process's peak memory; with 32 MiB it
+# holds at most 16 of them, by default hundreds (fashion-mobilenet: 760 MiB)
+peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$(cat "$WORK/$1.pid")/status" 2>/dev/null; }
+for run in cachedef cache32; do
+	if [ $run = cache32 ]; then start $run "$BUNDLE" --cache-mb 32; else start $run; fi
+	wait_for 'FP32 [0-9]+\.[0-9]+%' 60
+	sleep 0.5
+	eval "peak_$run=\$(peak_kib $run)"
+	keys q
+	finished $run 0
+done
+if [ -n "$peak_cachedef" ] && [ -n "$peak_cache32" ] && [ $((peak_cachedef - peak_cache32)) -gt 102400 ]; then
+	ok "--cache-mb 32: peak memory $((peak_cache32 / 1024)) MiB, default $((peak_cachedef / 1024)) MiB"
+else
+	bad "--cache-mb 32: peak memory ${peak_cache32:-?} KiB, default ${peak_cachedef:-?} KiB"
 fi
 
 # ---- 10. monochrome ASCII fallback -------------------------------------------------------
