@@ -33,8 +33,8 @@
  * usage: bench-sweep [--sweep BUNDLE] [--latency BUNDLE]... [--threads N]
  *                    [--cache-mb N] [--cancels N] [--rounds R] [--only TEXT]
  *                    [--verbose]
- * --rounds R runs the sweep of (a) R times and reports the median of the rounds' ratios,
- * and runs the edits of (b) R times and reports each edit's median.
+ * --rounds R (default 3) runs the sweep of (a) R times and reports the median of the
+ * rounds' ratios, and runs the edits of (b) R times and reports each edit's median.
  * --only TEXT edits only the layers whose names contain TEXT (to profile a
  * few edits over many rounds).
  * Without --sweep / --latency it uses the sample bundles it finds
@@ -511,7 +511,7 @@ static bool exists(const char *dir)
 int main(int argc, char **argv)
 {
 	const char *sweep = NULL, *lat[8], *only = NULL;
-	int n_lat = 0, threads = 2, cancels = 20, rounds = 1;
+	int n_lat = 0, threads = 2, cancels = 20, rounds = 3;
 	size_t cache_mb = 2048;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--sweep") && i + 1 < argc)
