@@ -969,8 +969,8 @@ static int by_score(const void *a, const void *b)
  * for the wanted values, worth most per byte first, while they fit in half the budget: the
  * other cache (the FP32 one for sweeps, the policy one for edits) keeps the other half, so
  * a sweep and the edits the TUI interleaves with it do not evict each other's.  Storage c
- * already holds is kept (reused, not re-faulted).  Should the two still not fit (a budget
- * lowered since), the other one is released.
+ * already holds is kept (reused, not re-faulted).  Should the two still not fit (the graph
+ * outputs are taken whatever their size), the other one is released.
  */
 static enum status cache_alloc(struct engine *en, struct actcache *c, struct actcache *other,
 			       bool outputs, struct err *e)
