@@ -1044,7 +1044,7 @@ enum status session_open(const struct bundle *b, const struct graph *g,
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	s->threads = o->threads ? o->threads : cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
 	s->batch = o->batch ? o->batch : 64;
-	s->cache_budget = (size_t)(o->cache_mb ? o->cache_mb : 2048) << 20;
+	s->cache_budget = (size_t)(o->cache_mb ? o->cache_mb : SESSION_DEFAULT_CACHE_MB) << 20;
 	s->no_cache = o->no_cache;
 	s->lazy = o->lazy;
 	s->pipe_r = s->pipe_w = -1;

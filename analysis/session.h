@@ -48,6 +48,8 @@
 
 #define SESSION_DEFAULT_CANDS { "int8", "w4a8", "fp8e4m3", "fp16" }
 #define SESSION_DEFAULT_N_CANDS 4
+/* MiB for cached activations when session_opts.cache_mb is 0 */
+#define SESSION_DEFAULT_CACHE_MB 2048
 
 struct session_opts {
 	const char *const *cands; /* candidate texts (engine_parse_candidate); NULL = defaults */
@@ -57,7 +59,7 @@ struct session_opts {
 	int64_t calib_samples;	  /* 0 = all */
 	int threads;		  /* 0 = online CPUs */
 	int batch;		  /* 0 = 64 */
-	int64_t cache_mb;	  /* activation cache budget; 0 = 2048 */
+	int64_t cache_mb;	  /* activation cache budget; 0 = SESSION_DEFAULT_CACHE_MB */
 	bool no_cache;		  /* do not read or write persisted results */
 	const char *cache_dir;	  /* NULL = $XDG_CACHE_HOME/qlens or ~/.cache/qlens */
 	const char *version;	  /* the program's version (part of every cache key) */

@@ -512,7 +512,7 @@ int main(int argc, char **argv)
 {
 	const char *sweep = NULL, *lat[8], *only = NULL;
 	int n_lat = 0, threads = 2, cancels = 20, rounds = 3;
-	size_t cache_mb = 2048;
+	size_t cache_mb = SESSION_DEFAULT_CACHE_MB;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--sweep") && i + 1 < argc)
 			sweep = argv[++i];

@@ -26,6 +26,11 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 
 /* Parse a whole decimal integer in [lo, hi]; false otherwise. */
 bool cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* The text of a macro's value, for help strings */
+#define CLI_STR(x) CLI_STR_(x)
+#define CLI_STR_(x) #x
+/* --cache-mb takes 1..CLI_MAX_CACHE_MB */
+#define CLI_MAX_CACHE_MB (1 << 20)
 
 /* Data files named on the command line: what a bare MODEL.onnx needs, or
  * overrides of a bundle's own (NULL: as the bundle says).  A command takes

@@ -55,7 +55,8 @@ static const char auto_help[] =
 	"  --method M          knapsack (default) or fallback: the one-by-one fallback\n"
 	"                      of Neural Compressor / NNCF (all int8, revert the most\n"
 	"                      damaging node to fp32 until within D), for comparison\n"
-	"  --cache-mb N        memory for cached activations (default 2048)\n"
+	"  --cache-mb N        memory for cached activations (default "
+	CLI_STR(SESSION_DEFAULT_CACHE_MB) ")\n"
 	"  --threads N         worker threads (default: the number of CPUs)\n"
 	"  --calib-samples N   calibrate on the first N samples (default: all)\n"
 	"  --calib-method M    minmax | percentile[:P] | entropy | mse (default minmax)\n"
@@ -137,7 +138,7 @@ int cmd_auto(int argc, char **argv)
 	const char *cand_list = NULL, *out = NULL, *frontier = NULL, *cache_dir = NULL;
 	struct cli_args a;
 	cli_args_init(&a);
-	int64_t cache_mb = 2048, max_evals = -1;
+	int64_t cache_mb = SESSION_DEFAULT_CACHE_MB, max_evals = -1;
 	bool no_cache = false, have_drop = false;
 	struct search_opts so = { .drop_type = SEARCH_ABSOLUTE, .objective = SEARCH_SIZE };
 	struct err e = { 0 };
@@ -175,7 +176,7 @@ int cmd_auto(int argc, char **argv)
 				return cli_usage("auto", "--method '%s': knapsack or fallback", optarg);
 			break;
 		case 'm':
-			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb))
+			if (!cli_parse_int(optarg, 1, CLI_MAX_CACHE_MB, &cache_mb))
 				return cli_usage("auto", "--cache-mb takes a whole number of MiB from 1");
 			break;
 		case 'N': no_cache = true; break;

@@ -49,7 +49,8 @@ static const char sweep_help[] =
 	"  --csv FILE         write one CSV line per layer and candidate\n"
 	"  --shard K/N        sweep only shard K of N of the layers (round robin);\n"
 	"                     join the shards' --json files with --merge\n"
-	"  --cache-mb N       memory for cached activations (default 2048)\n"
+	"  --cache-mb N       memory for cached activations (default "
+	CLI_STR(SESSION_DEFAULT_CACHE_MB) ")\n"
 	"  --calib-samples N  calibrate on the first N samples (default: all)\n"
 	"  --calib-method M   minmax | percentile[:P] | entropy | mse (default minmax)\n"
 	"  --no-cache         neither read nor write persisted results\n"
@@ -281,7 +282,7 @@ int cmd_sweep(int argc, char **argv)
 	struct cli_args a;
 	cli_args_init(&a);
 	int shard_k = 0, shard_n = 0;
-	int64_t cache_mb = 2048;
+	int64_t cache_mb = SESSION_DEFAULT_CACHE_MB;
 	bool no_cache = false, merging = false;
 	struct err e = { 0 };
 	int c, rc;
@@ -297,7 +298,7 @@ int cmd_sweep(int argc, char **argv)
 				return cli_usage("sweep", "--shard: %s", e.msg);
 			break;
 		case 'm':
-			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb))
+			if (!cli_parse_int(optarg, 1, CLI_MAX_CACHE_MB, &cache_mb))
 				return cli_usage("sweep", "--cache-mb takes a whole number of MiB from 1");
 			break;
 		case 'N': no_cache = true; break;

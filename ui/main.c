@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "session.h"
 #include "tui.h"
 #include "version.h"
 
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 		   "precision, live accuracy as you change precisions, node details, a Pareto\n"
 		   "view, and policy save/export.  Press ? inside for the keys ('qlens --keys'\n"
 		   "lists them).  --cache-mb N bounds the memory for cached activations\n"
-		   "(default 2048).\n");
+		   "(default " CLI_STR(SESSION_DEFAULT_CACHE_MB) ").\n");
 	fprintf(f, "\n'qlens COMMAND --help' describes a command.  A BUNDLE is a folder with\n"
 		   "bundle.json (model, calibration and evaluation data); with no argument\n"
 		   "qlens uses %s.\n", cli_default_bundle());

@@ -1607,7 +1607,7 @@ int tui_cmd(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'm') {
-			if (!cli_parse_int(optarg, 1, 1 << 20, &cache_mb)) {
+			if (!cli_parse_int(optarg, 1, CLI_MAX_CACHE_MB, &cache_mb)) {
 				fprintf(stderr, "qlens: --cache-mb takes a whole number of MiB from 1 "
 						"(see 'qlens --help')\n");
 				return EXIT_USAGE;
