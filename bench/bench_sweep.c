@@ -212,65 +212,63 @@ static void bench_isolate(const char *path, int threads, size_t budget, int roun
 			engine_fini(&en); /* the last one, with the cache, runs the sweep */
 	}
 	double t_cache = t_open - t_open_plain;
-	int n_sweep = 0, evals = 0, equal = 0;
+	int n_sweep = 0, equal = 0;
 	for (int ni = 0; ni < g->n_nodes; ni++)
 		n_sweep += en.sweepable[ni];
+	const int evals = n_sweep * en.n_cands; /* per round */
 	bool *active = calloc((size_t)g->n_nodes, sizeof *active);
 	double *ratios = calloc((size_t)rounds, sizeof *ratios);
-	double t_inc = 0, t_full = 0, mac_ratio = 0, r_inc = 0, r_full = 0;
+	double t_inc = 0, t_full = 0, mac_ratio = 0;
 	if (!en.cache.built || engine_cache_baseline(&en, -1, &e))
 		die("the FP32 cache was not filled", &e);
 	/* each round is the whole sweep both ways; its ratio counts the cache's cost once */
-	for (int round = 0; round < rounds; round++, r_inc = r_full = 0)
-	for (int ni = 0; ni <= g->n_nodes; ni++) {
-		if (ni == g->n_nodes) {
-			ratios[round] = (r_inc + t_cache) / r_full;
-			t_inc += r_inc;
-			t_full += r_full;
-			continue;
+	for (int round = 0; round < rounds; round++) {
+		double r_inc = 0, r_full = 0;
+		for (int ni = 0; ni < g->n_nodes; ni++) {
+			if (!en.sweepable[ni])
+				continue;
+			struct metrics_summary inc[ENGINE_MAX_CANDS], full;
+			double ti = now();
+			t0 = ti;
+			for (int c = 0; c < en.n_cands; c++)
+				if (engine_isolate(&en, ni, c, NULL, &inc[c], &e))
+					die("isolate", &e);
+			r_inc += now() - t0;
+			memset(active, 0, (size_t)g->n_nodes * sizeof *active);
+			active[ni] = true;
+			t0 = now();
+			for (int c = 0; c < en.n_cands; c++) {
+				if (engine_eval_full(&en, &en.cand_sim[c], active, NULL, &full, &e))
+					die("full", &e);
+				equal += same(&inc[c], &full);
+			}
+			r_full += now() - t0;
+			if (round)
+				continue;
+			/* the MACs an isolate evaluation of this layer recomputes, per sample */
+			bool *ch = calloc((size_t)g->n_nodes, sizeof *ch), *run = calloc((size_t)g->n_nodes, sizeof *run);
+			ch[ni] = true;
+			engine_run_set(&en, ch, run, &e);
+			double suf = 0, tot = 0;
+			for (int j = 0; j < g->n_nodes; j++) {
+				struct node_cost nc;
+				engine_node_cost(&en, j, &nc);
+				tot += (double)nc.macs;
+				suf += run[j] ? (double)nc.macs : 0;
+			}
+			mac_ratio += suf / tot;
+			free(ch);
+			free(run);
+			if (verbose)
+				printf("    %-40s incremental %6.0f ms, full %6.0f ms (x4), recomputes %3.0f%% of "
+				       "the MACs\n", g->nodes[ni].name, 1e3 * (t0 - ti), 1e3 * (now() - t0),
+				       100 * suf / tot);
 		}
-		if (!en.sweepable[ni])
-			continue;
-		struct metrics_summary inc[ENGINE_MAX_CANDS], full;
-		double ti = now();
-		t0 = ti;
-		for (int c = 0; c < en.n_cands; c++)
-			if (engine_isolate(&en, ni, c, NULL, &inc[c], &e))
-				die("isolate", &e);
-		r_inc += now() - t0;
-		memset(active, 0, (size_t)g->n_nodes * sizeof *active);
-		active[ni] = true;
-		t0 = now();
-		for (int c = 0; c < en.n_cands; c++) {
-			if (engine_eval_full(&en, &en.cand_sim[c], active, NULL, &full, &e))
-				die("full", &e);
-			equal += same(&inc[c], &full);
-			evals++;
-		}
-		r_full += now() - t0;
-		if (round)
-			continue;
-		/* the MACs an isolate evaluation of this layer recomputes, per sample */
-		bool *ch = calloc((size_t)g->n_nodes, sizeof *ch), *run = calloc((size_t)g->n_nodes, sizeof *run);
-		ch[ni] = true;
-		engine_run_set(&en, ch, run, &e);
-		double suf = 0, tot = 0;
-		for (int j = 0; j < g->n_nodes; j++) {
-			struct node_cost nc;
-			engine_node_cost(&en, j, &nc);
-			tot += (double)nc.macs;
-			suf += run[j] ? (double)nc.macs : 0;
-		}
-		mac_ratio += suf / tot;
-		free(ch);
-		free(run);
-		if (verbose)
-			printf("    %-40s incremental %6.0f ms, full %6.0f ms (x4), recomputes %3.0f%% of "
-			       "the MACs\n", g->nodes[ni].name, 1e3 * (t0 - ti), 1e3 * (now() - t0),
-			       100 * suf / tot);
+		ratios[round] = (r_inc + t_cache) / r_full;
+		t_inc += r_inc;
+		t_full += r_full;
 	}
 	mac_ratio /= n_sweep;
-	evals /= rounds;
 	t_inc /= rounds;
 	t_full /= rounds;
 	double ratio = pct(ratios, rounds, 50); /* sorts them */
